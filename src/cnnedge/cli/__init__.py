@@ -1,0 +1,58 @@
+"""The ``cnnedge`` command line: a thin layer over the library.
+
+Command modules import their library code inside the command functions, so ``cnnedge
+--help``, ``predict`` and ``webcam`` start without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from cnnedge import __version__
+from cnnedge.cli import edge as _edge
+from cnnedge.cli import export as _export
+from cnnedge.cli import train as _train
+from cnnedge.cli._common import EXIT_CODES_HELP
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="cnnedge",
+    help=(
+        "Train a handwritten-digit CNN, export it to ONNX and read digits on small devices.\n\n"
+        + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cnnedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show Python tracebacks instead of one-line errors."
+    ),
+) -> None:
+    if debug:
+        os.environ["CNNEDGE_DEBUG"] = "1"
+
+
+for _module in (_train, _export, _edge):
+    _module.register(app)
+
+
+def main() -> None:
+    app()

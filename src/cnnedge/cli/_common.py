@@ -1,0 +1,54 @@
+"""What every command shares: turning cnnedge errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from cnnedge.errors import CnnedgeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = "Exit codes: 0 ok, 1 some inputs failed, 2 usage, data or model error."
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("CNNEDGE_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Run a command; a CnnedgeError becomes one stderr line and its exit code.
+
+    With ``--debug`` (or CNNEDGE_DEBUG=1) the traceback is shown instead.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CnnedgeError as exc:
+            if debug_enabled():
+                raise
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

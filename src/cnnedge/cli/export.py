@@ -1,0 +1,9 @@
+"""`cnnedge export` and `cnnedge info` (owned by the export work)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
