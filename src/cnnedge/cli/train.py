@@ -1,0 +1,9 @@
+"""`cnnedge train` and `cnnedge evaluate`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
