@@ -2,8 +2,97 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from cnnedge.cli._common import handle_errors
+
+DATA_HELP = (
+    "MNIST source: mnist.npz, a folder of IDX files, or a folder of class subfolders 0-9. "
+    "Default: $CNNEDGE_MNIST, else Keras's download."
+)
+
+
+@handle_errors
+def train(
+    epochs: int = typer.Option(12, min=1, help="Training epochs."),
+    batch_size: int = typer.Option(100, min=1, help="Images per batch."),
+    seed: int | None = typer.Option(None, help="Seed for repeatable weights."),
+    data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
+    limit: int | None = typer.Option(
+        None, min=1, help="Train on the first N images only (quick runs)."
+    ),
+    out: Path | None = typer.Option(
+        None, help="Run folder to write. Default: runs/train-<timestamp>.", show_default=False
+    ),
+) -> None:
+    """Train the reference CNN (12 epochs, batch 100) and write a run folder."""
+    from cnnedge.train import TrainConfig
+    from cnnedge.train import train as run_training
+
+    config = TrainConfig(
+        epochs=epochs, batch_size=batch_size, seed=seed, data=data, limit=limit, out=out
+    )
+    result = run_training(config)
+    if result.interrupted:
+        if result.epochs_completed:
+            typer.echo(
+                f"interrupted: kept the model of epoch {result.epochs_completed} "
+                f"at {result.model_path}",
+                err=True,
+            )
+        else:
+            typer.echo("interrupted before the first epoch finished: no model saved", err=True)
+        raise typer.Exit(130)
+    acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
+    typer.echo(f"test accuracy {acc} after {result.epochs_completed} epochs")
+    typer.echo(f"run folder: {result.run_dir}")
+    typer.echo(f"next: cnnedge evaluate {result.model_path}")
+    typer.echo(f"      cnnedge export model.onnx --model {result.model_path} --int8")
+
+
+@handle_errors
+def evaluate(
+    model: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="A .keras or .onnx model."
+    ),
+    data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
+    out: Path | None = typer.Option(
+        None,
+        help="Folder for the figures. Default: runs/evaluate-<model name>.",
+        show_default=False,
+    ),
+    limit: int | None = typer.Option(None, min=1, help="Evaluate the first N test images."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the figures as JSON on standard output."
+    ),
+) -> None:
+    """Test accuracy, errors, per-class precision/recall, a gallery and a confusion matrix."""
+    from cnnedge.train import evaluate as run_evaluation
+
+    result = run_evaluation(model, data=data, out=out, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    typer.echo(
+        f"{result.model}: accuracy {result.accuracy:.4f} on {result.count} test images, "
+        f"{result.errors} errors ({result.error_rate:.2%})"
+    )
+    table = Table("class", "precision", "recall", "support")
+    for c in result.per_class:
+        table.add_row(c.label, f"{c.precision:.4f}", f"{c.recall:.4f}", str(c.support))
+    Console().print(table)
+    typer.echo(f"gallery:   {result.gallery_path}")
+    typer.echo(f"confusion: {result.confusion_path}")
+    typer.echo(f"figures:   {result.json_path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command()(train)
+    app.command()(evaluate)
