@@ -135,3 +135,36 @@ def test_wrong_shape_model_is_refused(tmp_path):
     other.save(path)
     with pytest.raises(ModelError, match=r"\(28, 28, 1\)"):
         load_keras_model(path)
+
+
+def test_resume_continues_an_interrupted_run_to_its_planned_epochs(tmp_path, mnist):
+    class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    digits = mnist.limit(train=300, test=100)
+    run = tmp_path / "run"
+    first = train(
+        TrainConfig(epochs=3, seed=0, out=run, verbose=0),
+        digits=digits,
+        callbacks=[InterruptAfterFirstEpoch()],
+    )
+    assert first.interrupted
+    assert first.epochs_completed == 1
+    resumed = train(TrainConfig(resume=run, verbose=0), digits=digits)
+    assert not resumed.interrupted
+    assert resumed.epochs_completed == 3
+    assert len(resumed.history["loss"]) == 3
+    assert len(resumed.seconds_per_epoch) == 3
+    report = json.loads((run / "report.json").read_text())
+    assert report["status"] == "complete"
+    assert report["resumed_at"] == [1]
+    assert report["recipe"]["epochs"] == 3
+    with pytest.raises(ModelError, match="already completed"):
+        train(TrainConfig(resume=run, verbose=0), digits=digits)
+
+
+def test_resume_needs_a_run_folder(tmp_path):
+    with pytest.raises(ModelError, match="cannot resume"):
+        train(TrainConfig(resume=tmp_path, verbose=0))

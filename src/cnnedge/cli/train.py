@@ -27,20 +27,33 @@ def train(
     out: Path | None = typer.Option(
         None, help="Run folder to write. Default: runs/train-<timestamp>.", show_default=False
     ),
+    resume: Path | None = typer.Option(
+        None,
+        exists=True,
+        file_okay=False,
+        help="Continue an interrupted run folder to its planned epochs (its own recipe).",
+        show_default=False,
+    ),
 ) -> None:
     """Train the reference CNN (12 epochs, batch 100) and write a run folder."""
     from cnnedge.train import TrainConfig
     from cnnedge.train import train as run_training
 
     config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, seed=seed, data=data, limit=limit, out=out
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        data=data,
+        limit=limit,
+        out=out,
+        resume=resume,
     )
     result = run_training(config)
     if result.interrupted:
         if result.epochs_completed:
             typer.echo(
                 f"interrupted: kept the model of epoch {result.epochs_completed} "
-                f"at {result.model_path}",
+                f"at {result.model_path}; continue with: cnnedge train --resume {result.run_dir}",
                 err=True,
             )
         else:

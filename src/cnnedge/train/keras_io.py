@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["load_keras_model"]
 
 
-def load_keras_model(path: str | Path, *, check_shape: bool = True) -> keras.Model:
+def load_keras_model(
+    path: str | Path, *, check_shape: bool = True, compile: bool = False
+) -> keras.Model:
     """Load a Keras model file; ModelError when missing, corrupt, not Keras or misshapen.
 
-    With ``check_shape`` the model must take (batch, 28, 28, 1) and give (batch, 10).
+    With ``check_shape`` the model must take (batch, 28, 28, 1) and give (batch, 10);
+    ``compile`` restores the loss and optimizer state (to continue training).
     """
     path = Path(path)
     if not path.exists():
@@ -34,7 +37,7 @@ def load_keras_model(path: str | Path, *, check_shape: bool = True) -> keras.Mod
     import keras
 
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=compile)
     except Exception as exc:  # Keras raises many types for bad files
         raise ModelError(
             f"cannot load {path} as a Keras model ({type(exc).__name__}: {exc}). "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,13 @@ from cnnedge import _atomic
 from cnnedge.data import Digits, load_mnist
 from cnnedge.errors import DataError, require
 from cnnedge.system import machine_info, package_versions
-from cnnedge.train.paths import DEFAULT_RUNS_DIR
+from cnnedge.train.paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
 from cnnedge.train.plots import plot_history
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
-MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
-REPORT_FILE = "report.json"
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,8 @@ class TrainConfig:
     limit: int | None = None
     out: Path | None = None
     verbose: int = 1
+    #: A run folder to continue; its own recipe and data source are used.
+    resume: Path | None = None
 
     def recipe(self) -> dict[str, Any]:
         return {
@@ -97,20 +97,20 @@ def train(
 
     ``digits`` replaces loading ``config.data``; ``callbacks`` are extra Keras callbacks run
     after the one that saves each epoch. Ctrl-C (KeyboardInterrupt) ends training early
-    with ``interrupted=True`` and the last completed epoch's model on disk.
+    with ``interrupted=True`` and the last completed epoch's model on disk;
+    ``TrainConfig(resume=run_dir)`` continues such a run to its planned number of epochs.
 
     The test set is evaluated after every epoch for the record only: the saved model is
     always the last completed epoch's, never one picked by test accuracy.
     """
     config = config or TrainConfig()
-    if config.epochs < 1 or config.batch_size < 1:
-        raise DataError("--epochs and --batch-size must be at least 1.")
-    if config.limit is not None and config.limit < 1:
-        raise DataError("--limit must be at least 1 image.")
     require("keras", extra="train", purpose="Training")
     import keras
 
-    from cnnedge.train.model import build_model
+    prior: dict[str, Any] | None = None
+    if config.resume is not None:
+        config, prior = _resume_config(config)
+    _validate(config)
 
     digits = digits or load_mnist(config.data)
     digits = digits.limit(train=config.limit)
@@ -119,29 +119,39 @@ def train(
     run_dir = Path(config.out) if config.out else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / MODEL_FILE
+    initial_epoch = int(prior["epochs_completed"]) if prior else 0
 
     if config.seed is not None:
         # Same seed, same machine -> same weights: seeds Python, NumPy and TF, and makes
-        # TF pick deterministic kernels.
-        keras.utils.set_random_seed(config.seed)
+        # TF pick deterministic kernels. A resumed run reseeds per starting epoch.
+        keras.utils.set_random_seed(config.seed + initial_epoch)
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
 
-    model = build_model()
-    if config.verbose:
-        model.summary()
+    if prior:
+        from cnnedge.train.keras_io import load_keras_model
 
+        # compile=True restores the optimizer state saved with every epoch.
+        model = load_keras_model(model_path, compile=True)
+    else:
+        from cnnedge.train.model import build_model
+
+        model = build_model()
+        if config.verbose:
+            model.summary()
+
+    run = _Run(run_dir=run_dir, config=config, digits=digits, prior=prior)
+    recorder = _epoch_recorder(model_path, run)
     x_train, x_test = scale(digits.x_train), scale(digits.x_test)
     has_test = len(digits.y_test) > 0
-    recorder = _epoch_recorder(model_path)
     interrupted = False
-    started = time.perf_counter()
     try:
         model.fit(
             x_train,
             digits.y_train,
             epochs=config.epochs,
+            initial_epoch=initial_epoch,
             batch_size=config.batch_size,
             validation_data=(x_test, digits.y_test) if has_test else None,
             callbacks=[recorder, *callbacks],
@@ -149,23 +159,128 @@ def train(
         )
     except KeyboardInterrupt:
         interrupted = True
-    total_seconds = time.perf_counter() - started
-
-    history = {_rename(k): v for k, v in recorder.history.items()}
-    test_acc = history.get("test_accuracy", [None])[-1] if has_test else None
-    test_loss = history.get("test_loss", [None])[-1] if has_test else None
-    result = TrainResult(
-        run_dir=run_dir,
-        model_path=model_path,
-        epochs_completed=recorder.epochs_completed,
-        test_accuracy=test_acc,
-        test_loss=test_loss,
-        seconds_per_epoch=recorder.seconds,
-        interrupted=interrupted,
-        history=history,
-    )
-    _write_outputs(result, config, digits, total_seconds)
+    result = run.finish(interrupted=interrupted)
+    if result.epochs_completed:
+        plot_history(result.history, run_dir / CURVES_FILE)
     return result
+
+
+def _validate(config: TrainConfig) -> None:
+    if config.epochs < 1 or config.batch_size < 1:
+        raise DataError("--epochs and --batch-size must be at least 1.")
+    if config.limit is not None and config.limit < 1:
+        raise DataError("--limit must be at least 1 image.")
+
+
+def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
+    """The interrupted run's own recipe and data, and its report."""
+    from cnnedge.errors import ModelError
+
+    run_dir = Path(config.resume)  # type: ignore[arg-type]
+    report = load_report(run_dir)
+    if report is None or not (run_dir / MODEL_FILE).is_file():
+        raise ModelError(
+            f"cannot resume {run_dir}: it needs {REPORT_FILE} and {MODEL_FILE} from an earlier "
+            "`cnnedge train` run. Pass the run folder that command printed."
+        )
+    recipe = report.get("recipe", {})
+    done = int(report.get("epochs_completed", 0))
+    if done >= int(recipe.get("epochs", 0)):
+        raise ModelError(
+            f"{run_dir} already completed its {done} epochs; nothing to resume. "
+            "Start a new run with `cnnedge train`."
+        )
+    data = config.data or (report.get("data") or {}).get("source")
+    if data == "keras.datasets.mnist":
+        data = None
+    merged = TrainConfig(
+        epochs=int(recipe["epochs"]),
+        batch_size=int(recipe["batch_size"]),
+        seed=recipe.get("seed"),
+        data=data,
+        limit=recipe.get("limit"),
+        out=run_dir,
+        verbose=config.verbose,
+        resume=run_dir,
+    )
+    return merged, report
+
+
+class _Run:
+    """The run folder's bookkeeping: history, timings and a report rewritten every epoch,
+    so a killed process still leaves a report that ``--resume`` can continue from."""
+
+    def __init__(
+        self, *, run_dir: Path, config: TrainConfig, digits: Digits, prior: dict[str, Any] | None
+    ) -> None:
+        self.run_dir = run_dir
+        self.config = config
+        self.digits = digits
+        prior = prior or {}
+        self.history: dict[str, list[float]] = {
+            k: list(v) for k, v in (prior.get("history") or {}).items()
+        }
+        self.seconds: list[float] = list(prior.get("seconds_per_epoch") or [])
+        self.epochs_completed = int(prior.get("epochs_completed", 0))
+        self.resumed_at: list[int] = [*prior.get("resumed_at", [])]
+        if prior:
+            self.resumed_at.append(self.epochs_completed)
+        self.total_seconds = float(prior.get("total_seconds", 0.0))
+        self._t0 = time.perf_counter()
+
+    def epoch_done(self, logs: dict[str, float], seconds: float) -> None:
+        self.seconds.append(round(seconds, 3))
+        for key, value in logs.items():
+            self.history.setdefault(_rename(key), []).append(float(value))
+        self.epochs_completed += 1
+        self._write("running")
+
+    def finish(self, *, interrupted: bool) -> TrainResult:
+        self._write("interrupted" if interrupted else "complete")
+        last = {k: v[-1] for k, v in self.history.items() if v}
+        return TrainResult(
+            run_dir=self.run_dir,
+            model_path=self.run_dir / MODEL_FILE,
+            epochs_completed=self.epochs_completed,
+            test_accuracy=last.get("test_accuracy"),
+            test_loss=last.get("test_loss"),
+            seconds_per_epoch=self.seconds,
+            interrupted=interrupted,
+            history=self.history,
+        )
+
+    def _write(self, status: str) -> None:
+        last = {k: v[-1] for k, v in self.history.items() if v}
+        elapsed = self.total_seconds + time.perf_counter() - self._t0
+        keys = list(self.history)
+        rows = ["epoch," + ",".join(keys)]
+        for i in range(self.epochs_completed):
+            rows.append(f"{i + 1}," + ",".join(f"{self.history[k][i]:.6f}" for k in keys))
+        _atomic.write_text(self.run_dir / HISTORY_FILE, "\n".join(rows) + "\n")
+        report = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "status": status,
+            "interrupted": status == "interrupted",
+            "recipe": self.config.recipe(),
+            "data": {
+                "source": self.digits.source,
+                "train_images": len(self.digits.y_train),
+                "test_images": len(self.digits.y_test),
+            },
+            "epochs_completed": self.epochs_completed,
+            "resumed_at": self.resumed_at,
+            "test_accuracy": last.get("test_accuracy"),
+            "test_loss": last.get("test_loss"),
+            "final_train_accuracy": last.get("accuracy"),
+            "final_train_loss": last.get("loss"),
+            "seconds_per_epoch": self.seconds,
+            "total_seconds": round(elapsed, 3),
+            "history": self.history,
+            "model": MODEL_FILE,
+            "versions": package_versions(),
+            "machine": machine_info(),
+        }
+        _atomic.write_text(self.run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
 
 
 def _rename(key: str) -> str:
@@ -174,66 +289,26 @@ def _rename(key: str) -> str:
     return "test_" + key[4:] if key.startswith("val_") else key
 
 
-def _epoch_recorder(model_path: Path) -> Any:
-    """A Keras callback that saves the model after every epoch and records metrics/timings."""
+def _epoch_recorder(model_path: Path, run: _Run) -> Any:
+    """A Keras callback that saves the model (with optimizer state) after every epoch."""
     import keras
 
     class EpochRecorder(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.history: dict[str, list[float]] = {}
-            self.seconds: list[float] = []
-            self.epochs_completed = 0
             self._t0 = 0.0
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.seconds.append(round(time.perf_counter() - self._t0, 3))
-            for key, value in (logs or {}).items():
-                self.history.setdefault(key, []).append(float(value))
-            # Saved every epoch so Ctrl-C or a crash keeps the last completed epoch.
+            seconds = time.perf_counter() - self._t0
+            # Saved every epoch so Ctrl-C, a crash or a kill keeps the last completed epoch.
             with _atomic.atomic_path(model_path) as tmp:
                 self.model.save(tmp)
-            self.epochs_completed = epoch + 1
+            run.epoch_done(logs or {}, seconds)
 
     return EpochRecorder()
-
-
-def _write_outputs(
-    result: TrainResult, config: TrainConfig, digits: Digits, total_seconds: float
-) -> None:
-    run_dir = result.run_dir
-    keys = list(result.history)
-    rows = ["epoch," + ",".join(keys)]
-    for i in range(result.epochs_completed):
-        rows.append(f"{i + 1}," + ",".join(f"{result.history[k][i]:.6f}" for k in keys))
-    _atomic.write_text(run_dir / HISTORY_FILE, "\n".join(rows) + "\n")
-    if result.epochs_completed:
-        plot_history(result.history, run_dir / CURVES_FILE)
-    report = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "recipe": config.recipe(),
-        "data": {
-            "source": digits.source,
-            "train_images": len(digits.y_train),
-            "test_images": len(digits.y_test),
-        },
-        "epochs_completed": result.epochs_completed,
-        "interrupted": result.interrupted,
-        "test_accuracy": result.test_accuracy,
-        "test_loss": result.test_loss,
-        "final_train_accuracy": (result.history.get("accuracy") or [None])[-1],
-        "final_train_loss": (result.history.get("loss") or [None])[-1],
-        "seconds_per_epoch": result.seconds_per_epoch,
-        "total_seconds": round(total_seconds, 3),
-        "history": result.history,
-        "model": result.model_path.name,
-        "versions": package_versions(),
-        "machine": machine_info(),
-    }
-    _atomic.write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
 
 
 def load_report(run_dir: Path) -> dict[str, Any] | None:
@@ -242,10 +317,3 @@ def load_report(run_dir: Path) -> dict[str, Any] | None:
         return json.loads((run_dir / REPORT_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def result_dict(result: TrainResult) -> dict[str, Any]:
-    data = asdict(result)
-    data["run_dir"] = str(result.run_dir)
-    data["model_path"] = str(result.model_path)
-    return data
