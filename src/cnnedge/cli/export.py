@@ -2,8 +2,132 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from cnnedge.cli._common import handle_errors
+from cnnedge.export.formats import (
+    DEFAULT_CALIBRATION_SIZE,
+    DEFAULT_OPSET,
+    INT8,
+    MAX_OPSET,
+    MIN_OPSET,
+)
+
+DATA_HELP = (
+    "MNIST source for the parity check and int8 calibration: mnist.npz, a folder of IDX "
+    "files, or a folder of class subfolders 0-9. Default: $CNNEDGE_MNIST, else Keras's "
+    "download."
+)
+
+
+@handle_errors
+def export(
+    output: Path = typer.Argument(
+        ..., dir_okay=False, help="The ONNX file to write, for example model.onnx."
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="The .keras model to convert. Default: the newest runs/*/model.keras that "
+        "`cnnedge train` wrote.",
+        show_default=False,
+    ),
+    opset: int = typer.Option(
+        DEFAULT_OPSET,
+        min=MIN_OPSET,
+        max=MAX_OPSET,
+        help="ONNX opset; the default loads in onnxruntime and OpenCV DNN.",
+    ),
+    int8: bool = typer.Option(
+        False,
+        "--int8/--no-int8",
+        help=f"Also write an int8 model beside OUTPUT (model.onnx -> model{INT8.suffix}): "
+        "static QDQ quantization with per-channel weights.",
+    ),
+    calibration_size: int = typer.Option(
+        DEFAULT_CALIBRATION_SIZE,
+        "--calibration-size",
+        min=1,
+        help="MNIST training images to calibrate the int8 model on.",
+    ),
+    data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
+    parity_size: int | None = typer.Option(
+        None,
+        "--parity-size",
+        min=1,
+        help="Compare Keras and ONNX on the first N test images. Default: all 10,000.",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Convert a trained Keras model to ONNX, check it against Keras, optionally quantize."""
+    from cnnedge.export import export_model
+
+    progress = None if as_json else (lambda message: typer.echo(f"… {message}", err=True))
+    result = export_model(
+        output,
+        model=model,
+        opset=opset,
+        int8=int8,
+        calibration_size=calibration_size,
+        parity_size=parity_size,
+        data=data,
+        progress=progress,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+
+    fp32 = result.fp32
+    typer.echo(
+        f"wrote {fp32.path} ({_size(fp32.size_bytes)}, opset {result.opset}) "
+        f"from {result.source.path}"
+    )
+    typer.echo(f"  fp32 vs Keras on {fp32.parity.images} test images: {fp32.parity.describe()}")
+    keras_acc, fp32_acc = _pct(fp32.parity.reference_accuracy), _pct(fp32.parity.accuracy)
+    typer.echo(f"  accuracy: Keras {keras_acc}, fp32 {fp32_acc}")
+    q = result.int8
+    if q is not None:
+        typer.echo(
+            f"wrote {q.path} ({_size(q.size_bytes)}, {result.size_ratio:.1f}x smaller), "
+            f"calibrated on {calibration_size} training images"
+        )
+        typer.echo(f"  int8 vs Keras: {q.parity.describe()}")
+        typer.echo(
+            f"  accuracy: fp32 {_pct(fp32.parity.accuracy)}, int8 {_pct(q.parity.accuracy)} "
+            f"({-(result.accuracy_drop or 0.0):+.2f} pt)"
+        )
+    typer.echo("next:")
+    for command in result.next_commands():
+        typer.echo(f"  {command}")
+
+
+@handle_errors
+def info(
+    model: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="An ONNX model file."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators."""
+    from cnnedge.edge.info import format_info, model_info
+
+    described = model_info(model)
+    typer.echo(json.dumps(described.to_dict(), indent=2) if as_json else format_info(described))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MB"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command()(export)
+    app.command()(info)

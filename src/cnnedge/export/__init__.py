@@ -1,0 +1,124 @@
+"""Exporting a trained Keras digit model to ONNX (fp32, optionally int8) for the edge runner.
+
+Needs ``pip install 'cnnedge[train]'`` (TensorFlow, tf2onnx, onnx)::
+
+    from cnnedge.export import export_model
+
+    result = export_model("model.onnx", model="runs/x/model.keras", int8=True)
+    print(result.fp32.parity.describe(), result.size_ratio)
+
+Importing this package is cheap: names load from their modules on first use, so the CLI and
+benchmarks can read :mod:`cnnedge.export.formats` without numpy or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnedge.export.convert import (
+        INPUT_NAME,
+        OUTPUT_NAME,
+        canonicalize,
+        check_onnx,
+        keras_to_onnx,
+    )
+    from cnnedge.export.formats import (
+        DEFAULT_CALIBRATION_SIZE,
+        DEFAULT_OPSET,
+        FORMATS,
+        FP32,
+        INT8,
+        MAX_OPSET,
+        MIN_OPSET,
+        ExportFormat,
+        get_format,
+        int8_path,
+    )
+    from cnnedge.export.parity import FP32_TOLERANCE, ParityReport, compare
+    from cnnedge.export.pipeline import (
+        INT8_MAX_ACCURACY_DROP,
+        INT8_MIN_SIZE_RATIO,
+        ExportedModel,
+        ExportResult,
+        export_model,
+    )
+    from cnnedge.export.quantize import QuantizationSettings, calibration_images, quantize_int8
+    from cnnedge.export.source import SourceModel
+
+_WHERE = {
+    "convert": (
+        "INPUT_NAME",
+        "OUTPUT_NAME",
+        "canonicalize",
+        "check_onnx",
+        "keras_to_onnx",
+    ),
+    "formats": (
+        "DEFAULT_CALIBRATION_SIZE",
+        "DEFAULT_OPSET",
+        "FORMATS",
+        "FP32",
+        "INT8",
+        "MAX_OPSET",
+        "MIN_OPSET",
+        "ExportFormat",
+        "get_format",
+        "int8_path",
+    ),
+    "parity": ("FP32_TOLERANCE", "ParityReport", "compare"),
+    "pipeline": (
+        "INT8_MAX_ACCURACY_DROP",
+        "INT8_MIN_SIZE_RATIO",
+        "ExportResult",
+        "ExportedModel",
+        "export_model",
+    ),
+    "quantize": ("QuantizationSettings", "calibration_images", "quantize_int8"),
+    "source": ("SourceModel",),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = [
+    "DEFAULT_CALIBRATION_SIZE",
+    "DEFAULT_OPSET",
+    "FORMATS",
+    "FP32",
+    "FP32_TOLERANCE",
+    "INPUT_NAME",
+    "INT8",
+    "INT8_MAX_ACCURACY_DROP",
+    "INT8_MIN_SIZE_RATIO",
+    "MAX_OPSET",
+    "MIN_OPSET",
+    "OUTPUT_NAME",
+    "ExportFormat",
+    "ExportResult",
+    "ExportedModel",
+    "ParityReport",
+    "QuantizationSettings",
+    "SourceModel",
+    "calibration_images",
+    "canonicalize",
+    "check_onnx",
+    "compare",
+    "export_model",
+    "get_format",
+    "int8_path",
+    "keras_to_onnx",
+    "quantize_int8",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

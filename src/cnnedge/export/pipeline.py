@@ -1,0 +1,416 @@
+"""The whole export: load, convert, check, compare, quantize, describe, then write atomically.
+
+Nothing is written until every model has passed every check; then each file is renamed
+into place from a temporary file beside it, so a failure or an interruption never leaves a
+truncated model, and an existing file is replaced only by a complete, checked one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnnedge import __version__
+from cnnedge._atomic import atomic_path
+from cnnedge.edge.metadata import ModelMetadata
+from cnnedge.errors import ExportError, ModelError
+from cnnedge.export.convert import DEFAULT_OPSET, check_onnx, check_opset, keras_to_onnx
+from cnnedge.export.formats import FP32, INT8, ExportFormat
+from cnnedge.export.parity import (
+    FP32_TOLERANCE,
+    ParityReport,
+    compare,
+    predict_keras,
+    predict_onnx,
+    require_parity,
+    to_model_input,
+)
+from cnnedge.export.quantize import (
+    DEFAULT_CALIBRATION_SIZE,
+    QuantizationSettings,
+    calibration_images,
+    quantize_int8,
+)
+from cnnedge.export.source import SourceModel, describe_source, resolve_source
+from cnnedge.train.paths import DEFAULT_RUNS_DIR
+
+if TYPE_CHECKING:
+    import onnx
+
+    from cnnedge.data import Digits
+
+__all__ = [
+    "INT8_MAX_ACCURACY_DROP",
+    "INT8_MIN_SIZE_RATIO",
+    "ExportResult",
+    "ExportedModel",
+    "export_model",
+]
+
+#: The int8 model may lose at most this many percentage points of test accuracy ...
+INT8_MAX_ACCURACY_DROP = 0.2
+#: ... and must be at least this many times smaller than the fp32 model.
+INT8_MIN_SIZE_RATIO = 1.5
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """One written model file and the figures measured on it."""
+
+    format: ExportFormat
+    path: Path
+    size_bytes: int
+    sha256: str
+    parity: ParityReport
+    metadata: ModelMetadata
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format.name,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "parity": self.parity.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export_model`` wrote and measured."""
+
+    source: SourceModel
+    opset: int
+    models: tuple[ExportedModel, ...]
+
+    @property
+    def fp32(self) -> ExportedModel:
+        return self.models[0]
+
+    @property
+    def int8(self) -> ExportedModel | None:
+        return next((m for m in self.models if m.format is INT8), None)
+
+    @property
+    def size_ratio(self) -> float | None:
+        """How many times smaller the int8 file is than the fp32 file."""
+        return None if self.int8 is None else self.fp32.size_bytes / self.int8.size_bytes
+
+    @property
+    def accuracy_drop(self) -> float | None:
+        """fp32 minus int8 accuracy on the parity images, in percentage points."""
+        return None if self.int8 is None else _drop(self.fp32.parity, self.int8.parity)
+
+    def next_commands(self) -> list[str]:
+        """The commands to run next with the exported model."""
+        model = shlex.quote(str(self.fp32.path))
+        commands = [
+            f"cnnedge info {model}",
+            f"cnnedge predict --model {model} DIGIT.png",
+            f"cnnedge webcam --model {model}",
+        ]
+        bench = f"cnnedge benchmark --model {model}"
+        if self.int8 is not None:
+            bench += f" --model {shlex.quote(str(self.int8.path))}"
+        commands.append(bench)
+        return commands
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source.path),
+            "source_sha256": self.source.sha256,
+            "opset": self.opset,
+            "models": [m.to_dict() for m in self.models],
+            "size_ratio": self.size_ratio,
+            "accuracy_drop_pt": self.accuracy_drop,
+            "next_commands": self.next_commands(),
+        }
+
+
+def export_model(
+    output: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = False,
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
+    parity_size: int | None = None,
+    data: str | os.PathLike[str] | Digits | None = None,
+    runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+    tolerance: float = FP32_TOLERANCE,
+    max_int8_drop: float = INT8_MAX_ACCURACY_DROP,
+    min_int8_ratio: float = INT8_MIN_SIZE_RATIO,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export a Keras digit model to ``output`` (ONNX fp32) and, with ``int8``, beside it.
+
+    ``model`` is the ``.keras`` file (default: the newest under ``runs_dir``); ``data`` the
+    MNIST source (a path for :func:`cnnedge.data.load_mnist`, or loaded ``Digits``).
+    Parity runs on the first ``parity_size`` test images (default: all). Raises
+    :class:`ModelError` for a bad input model, :class:`DataError` for missing data,
+    :class:`ParityError` when the fp32 model disagrees with Keras, and :class:`ExportError`
+    when conversion fails or the int8 model misses its accuracy or size target.
+    """
+    say = progress or (lambda _message: None)
+    output = _check_output(output)
+    check_opset(opset)
+    if parity_size is not None and parity_size < 1:
+        raise ExportError(f"--parity-size must be at least 1, got {parity_size}.")
+    settings = QuantizationSettings(calibration_size=calibration_size)
+    if int8 and calibration_size < 1:
+        raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}.")
+
+    from cnnedge.train.keras_io import load_keras_model
+
+    source_path = resolve_source(model, runs_dir=runs_dir)
+    _check_keras_name(source_path)
+    say(f"loading {source_path}")
+    keras_model = load_keras_model(source_path)
+    source = describe_source(source_path)
+    digits = _load_digits(data)
+    x_test = to_model_input(digits.x_test[:parity_size])
+    y_test = digits.y_test[:parity_size]
+
+    say(f"converting with tf2onnx (opset {opset})")
+    graph = keras_to_onnx(keras_model, opset=opset)
+    graph_bytes = graph.SerializeToString()
+    check_onnx(graph_bytes, what="the converted fp32 model")
+
+    say(f"comparing Keras and ONNX on {len(x_test)} test images")
+    reference = predict_keras(keras_model, x_test)
+    fp32_parity = compare(reference, predict_onnx(graph_bytes, x_test), y_test)
+    require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
+
+    base = ModelMetadata(
+        output=_output_kind(reference),
+        cnnedge_version=__version__,
+        source_sha256=source.sha256,
+        recipe=source.recipe,
+        test_accuracy=(
+            source.test_accuracy
+            if source.test_accuracy is not None
+            else (fp32_parity.accuracy if len(x_test) == len(digits.x_test) else None)
+        ),
+    )
+    fp32_meta = _replace(base, parity=_parity_dict(fp32_parity, tolerance=tolerance))
+    fp32_bytes = _with_metadata(graph, fp32_meta, tools=_tools())
+    check_onnx(fp32_bytes, what="the fp32 model")
+    files = [_Prepared(FP32, output, fp32_bytes, fp32_parity, fp32_meta)]
+
+    if int8:
+        say(f"quantizing to int8 (calibrating on {calibration_size} training images)")
+        calibration = calibration_images(
+            digits.x_train, calibration_size, seed=settings.calibration_seed
+        )
+        int8_graph = _canonical_int8(quantize_int8(graph_bytes, calibration, settings=settings))
+        prepared = _prepare_int8(
+            int8_graph,
+            files[0],
+            base=base,
+            settings=settings,
+            x_test=x_test,
+            y_test=y_test,
+            reference=reference,
+        )
+        problems = _int8_problems(
+            prepared, files[0], max_drop=max_int8_drop, min_ratio=min_int8_ratio
+        )
+        if problems:
+            raise ExportError(
+                f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
+                f"{_pct(fp32_parity.accuracy)}, int8 {_pct(prepared.parity.accuracy)} on "
+                f"{len(x_test)} test images). Nothing was written; try a larger "
+                "--calibration-size, or export without --int8."
+            )
+        files.append(prepared)
+
+    say("writing " + ", ".join(str(f.path) for f in files))
+    _write_all([(f.path, f.payload) for f in files])
+    return ExportResult(
+        source=source,
+        opset=opset,
+        models=tuple(
+            ExportedModel(
+                format=f.format,
+                path=f.path,
+                size_bytes=len(f.payload),
+                sha256=hashlib.sha256(f.payload).hexdigest(),
+                parity=f.parity,
+                metadata=f.metadata,
+            )
+            for f in files
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A model checked and described, waiting to be written."""
+
+    format: ExportFormat
+    path: Path
+    payload: bytes
+    parity: ParityReport
+    metadata: ModelMetadata
+
+
+def _prepare_int8(
+    graph: onnx.ModelProto,
+    fp32: _Prepared,
+    *,
+    base: ModelMetadata,
+    settings: QuantizationSettings,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    reference: np.ndarray,
+) -> _Prepared:
+    graph_bytes = graph.SerializeToString()
+    check_onnx(graph_bytes, what="the int8 model")
+    parity = compare(reference, predict_onnx(graph_bytes, x_test), y_test)
+    quantization = settings.to_dict() | {
+        "fp32_sha256": hashlib.sha256(fp32.payload).hexdigest(),
+        "fp32_accuracy": _round(fp32.parity.accuracy),
+        "accuracy_drop_pt": _round(_drop(fp32.parity, parity), 4),
+    }
+    meta = _replace(base, quantization=quantization, parity=_parity_dict(parity, tolerance=None))
+    payload = _with_metadata(graph, meta, tools=_tools("onnxruntime"))
+    check_onnx(payload, what="the int8 model")
+    return _Prepared(INT8, INT8.path_for(fp32.path), payload, parity, meta)
+
+
+def _drop(fp32: ParityReport, int8: ParityReport) -> float | None:
+    """Accuracy lost by int8, in percentage points (None without labels)."""
+    if fp32.accuracy is None or int8.accuracy is None:
+        return None
+    return 100 * (fp32.accuracy - int8.accuracy)
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _check_output(output: str | os.PathLike[str]) -> Path:
+    path = Path(output).expanduser()
+    if not path.name.endswith(".onnx"):
+        raise ExportError(f"the output file name must end in .onnx, got {str(output)!r}.")
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give a file name such as {path / 'model.onnx'}.")
+    return path
+
+
+def _check_keras_name(path: Path) -> None:
+    # Keras's own refusal of other files is a paragraph about SavedModel; say it plainly.
+    if path.suffix.lower() in (".keras", ".h5") or not path.is_file():
+        return
+    hint = f" It is already ONNX: try `cnnedge info {path}`." if path.suffix == ".onnx" else ""
+    raise ModelError(
+        f"{path} is not a Keras model file: export takes the .keras file that `cnnedge "
+        f"train` or keras Model.save() writes.{hint}"
+    )
+
+
+def _load_digits(data: str | os.PathLike[str] | Digits | None) -> Digits:
+    from cnnedge.data import Digits, load_mnist
+
+    return data if isinstance(data, Digits) else load_mnist(data)
+
+
+def _output_kind(probabilities: np.ndarray) -> str:
+    """``probabilities`` when every row is a distribution, else ``logits``."""
+    rows_sum_to_one = np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+    in_range = bool((probabilities >= 0).all() and (probabilities <= 1).all())
+    return "probabilities" if rows_sum_to_one and in_range else "logits"
+
+
+def _parity_dict(report: ParityReport, *, tolerance: float | None) -> dict[str, Any]:
+    data = report.to_dict()
+    data["data"] = "MNIST test images"
+    if tolerance is not None:
+        data["tolerance"] = tolerance
+    return data
+
+
+def _replace(meta: ModelMetadata, **changes: Any) -> ModelMetadata:
+    import dataclasses
+
+    return dataclasses.replace(meta, **changes)
+
+
+def _with_metadata(graph: onnx.ModelProto, meta: ModelMetadata, *, tools: str) -> bytes:
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(graph)
+    # The file is cnnedge's product; the tools that made it are named for debugging.
+    model.producer_name = "cnnedge"
+    model.producer_version = f"{__version__} ({tools})"
+    del model.metadata_props[:]
+    for key, value in meta.to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    return model.SerializeToString()
+
+
+def _tools(*extra: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for package in ("tf2onnx", *extra):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(package)
+    return ", ".join(parts)
+
+
+def _canonical_int8(data: bytes) -> onnx.ModelProto:
+    import onnx
+
+    from cnnedge.export.convert import canonicalize
+
+    model = onnx.load_model_from_string(data)
+    # The quantizer derives names from the canonical fp32 names, so layer scopes survive.
+    scopes = sorted({n.name.split("/")[0] for n in model.graph.node if "/" in n.name})
+    return canonicalize(model, scopes=scopes, graph_name=model.graph.name)
+
+
+def _int8_problems(
+    int8: _Prepared, fp32: _Prepared, *, max_drop: float, min_ratio: float
+) -> list[str]:
+    problems = []
+    drop = _drop(fp32.parity, int8.parity)
+    # The slack absorbs float rounding of k/N accuracies; one image is 1/N, far larger.
+    if drop is not None and drop > max_drop + 1e-9:
+        problems.append(f"it loses {drop:.2f} percentage points of accuracy (allowed {max_drop})")
+    ratio = len(fp32.payload) / len(int8.payload)
+    if ratio < min_ratio:
+        problems.append(f"it is only {ratio:.2f}x smaller than fp32 (required {min_ratio}x)")
+    return problems
+
+
+def _write_all(files: list[tuple[Path, bytes]]) -> None:
+    """Write every file to a temporary beside its target, then rename them all.
+
+    If anything fails before the renames, every target keeps its old content.
+    """
+    with contextlib.ExitStack() as stack:
+        temps = [(stack.enter_context(atomic_path(path)), payload) for path, payload in files]
+        for tmp, payload in temps:
+            _write_payload(tmp, payload)
+
+
+def _write_payload(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(payload)

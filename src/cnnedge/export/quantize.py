@@ -1,0 +1,153 @@
+"""int8 static quantization with onnxruntime's tools: QDQ format, per-channel weights.
+
+Calibration reads MNIST *training* images only: calibrating on test images would let the
+test set tune the model and flatter the int8 accuracy that export reports.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnedge.errors import ExportError, require
+from cnnedge.export.convert import INPUT_NAME
+from cnnedge.export.formats import DEFAULT_CALIBRATION_SIZE
+from cnnedge.export.parity import to_model_input
+
+__all__ = [
+    "CALIBRATION_SEED",
+    "DEFAULT_CALIBRATION_SIZE",
+    "CalibrationReader",
+    "QuantizationSettings",
+    "calibration_images",
+    "quantize_int8",
+]
+
+#: Fixed so the same training set always gives the same calibration images and bytes.
+CALIBRATION_SEED = 0
+
+
+@dataclass(frozen=True)
+class QuantizationSettings:
+    """How the int8 model is made; stored in its metadata as ``quantization``."""
+
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE
+    calibration_seed: int = CALIBRATION_SEED
+    calibrate_method: str = "MinMax"
+    quant_format: str = "QDQ"
+    per_channel: bool = True
+    activation_type: str = "QInt8"
+    weight_type: str = "QInt8"
+    #: Softmax stays float so probabilities keep their resolution for confidence thresholds;
+    #: it costs nothing in size (no weights).
+    excluded_op_types: tuple[str, ...] = ("Softmax",)
+    batch_size: int = 100
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["excluded_op_types"] = list(self.excluded_op_types)
+        data.pop("batch_size")
+        data["calibration_data"] = "MNIST training images"
+        data["tool"] = "onnxruntime.quantization (quant_pre_process + quantize_static)"
+        return data
+
+
+def calibration_images(
+    x_train: np.ndarray, size: int, *, seed: int = CALIBRATION_SEED
+) -> np.ndarray:
+    """A fixed random sample of ``size`` training images (all classes, not just the first)."""
+    if size < 1:
+        raise ExportError(f"--calibration-size must be at least 1, got {size}.")
+    if size > len(x_train):
+        raise ExportError(
+            f"--calibration-size {size} is more than the {len(x_train)} training images."
+        )
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(len(x_train), size=size, replace=False))
+    return x_train[picked]
+
+
+class CalibrationReader:
+    """Feeds uint8 (N, 28, 28) digit images to the calibrator in batches, scaled like the
+    model input.
+
+    It satisfies ``onnxruntime.quantization.CalibrationDataReader`` by its ``get_next``
+    method (the ABC's subclass hook), so importing it needs no onnx.
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int = 100) -> None:
+        self.images = images
+        self.batch_size = batch_size
+        self.position = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.position >= len(self.images):
+            return None
+        batch = self.images[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return {INPUT_NAME: to_model_input(batch)}
+
+    def rewind(self) -> None:
+        self.position = 0
+
+    def __iter__(self) -> CalibrationReader:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        batch = self.get_next()
+        if batch is None:
+            raise StopIteration
+        return batch
+
+
+def quantize_int8(
+    model: bytes,
+    images: np.ndarray,
+    *,
+    settings: QuantizationSettings | None = None,
+) -> bytes:
+    """Quantize an fp32 model (serialized) to int8; returns the serialized int8 model.
+
+    ``images`` are the uint8 calibration images (N, 28, 28), for example from
+    :func:`calibration_images`. Raises :class:`ExportError` when onnxruntime fails.
+    """
+    settings = settings or QuantizationSettings()
+    onnx = require("onnx", extra="train", purpose="int8 quantization")
+    quantization = require("onnxruntime.quantization", extra="train", purpose="int8 quantization")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="cnnedge-int8-") as tmp:
+        fp32_path = Path(tmp) / "fp32.onnx"
+        pre_path = Path(tmp) / "preprocessed.onnx"
+        int8_path = Path(tmp) / "int8.onnx"
+        fp32_path.write_bytes(model)
+        try:
+            # Symbolic shape inference needs sympy and helps only with symbolic dimensions
+            # beyond the batch; ONNX shape inference covers this CNN. Skipping it also keeps
+            # the output independent of whether sympy happens to be installed.
+            quant_pre_process(fp32_path, pre_path, skip_symbolic_shape=True)
+            pre = onnx.load(pre_path)
+            excluded = [n.name for n in pre.graph.node if n.op_type in settings.excluded_op_types]
+            quantization.quantize_static(
+                pre_path,
+                int8_path,
+                CalibrationReader(images, settings.batch_size),
+                quant_format=getattr(quantization.QuantFormat, settings.quant_format),
+                per_channel=settings.per_channel,
+                activation_type=getattr(quantization.QuantType, settings.activation_type),
+                weight_type=getattr(quantization.QuantType, settings.weight_type),
+                calibrate_method=getattr(quantization.CalibrationMethod, settings.calibrate_method),
+                nodes_to_exclude=excluded,
+            )
+        except ExportError:
+            raise
+        except Exception as exc:  # onnxruntime's tools raise many types
+            raise ExportError(
+                f"int8 quantization failed ({type(exc).__name__}: {exc}). Export without "
+                "--int8, or report the model that fails."
+            ) from exc
+        return int8_path.read_bytes()
