@@ -1,9 +1,218 @@
-"""`cnnedge predict` (owned by the edge-runner work)."""
+"""`cnnedge predict` (owned by the edge-runner work).
+
+The runner is imported inside the command, so the CLI starts without OpenCV or
+onnxruntime for other commands, and never with TensorFlow.
+"""
 
 from __future__ import annotations
 
+import glob
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+from cnnedge.cli._common import EXIT_CODES_HELP, handle_errors
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.progress import Progress
+
+    from cnnedge.edge import DigitClassifier, Prediction, Reading
+
+#: From this many files on, a progress bar is shown (on a terminal).
+PROGRESS_FROM = 20
+#: Images classified per model run.
+CHUNK = 32
+
+PREDICT_HELP = (
+    "Read the handwritten digit in each image, or with --number the whole number.\n\n"
+    "PATH may be image files, folders (searched recursively) or glob patterns such as "
+    "'photos/*.jpg'. Each image prints one line, or one JSON object with --json. A file that "
+    "cannot be read is reported with its reason and the others are still read."
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("predict", help=PREDICT_HELP, no_args_is_help=True, epilog=EXIT_CODES_HELP)(predict)
+
+
+@handle_errors
+def predict(
+    paths: list[str] = typer.Argument(
+        ..., metavar="PATH", help="Image files, folders or glob patterns.", show_default=False
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="ONNX model to use (default: the bundled model).",
+        dir_okay=False,
+        show_default=False,
+    ),
+    number: bool = typer.Option(
+        False, "--number", "-n", help="Read each image as a written number, digit by digit."
+    ),
+    threshold: float = typer.Option(
+        0.0,
+        "--threshold",
+        "-t",
+        min=0.0,
+        max=1.0,
+        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="onnxruntime threads (default: all cores).",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
+) -> None:
+    """Read the handwritten digit in each image (see PREDICT_HELP)."""
+    from cnnedge.edge import DigitClassifier
+
+    files, failures = expand_paths(paths)
+    classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    for path, reason in failures:
+        _report_failure(path, reason, as_json)
+
+    failed = len(failures)
+    with _progress(len(files)) as advance:
+        for chunk_start in range(0, len(files), CHUNK):
+            chunk = files[chunk_start : chunk_start + CHUNK]
+            failed += _process(classifier, chunk, number=number, as_json=as_json)
+            advance(len(chunk))
+    if failed:
+        raise typer.Exit(1)
+
+
+def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files named by ``paths`` (files, folders, globs) and the paths that name none."""
+    from cnnedge.data import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        if path not in seen:
+            seen.add(path)
+            files.append(path)
+
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                failures.append(
+                    (raw, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                )
+            for p in found:
+                add(p)
+        elif path.exists() or not glob.has_magic(raw):
+            # A missing plain path is kept, so it is reported in order with its reason.
+            add(path)
+        else:
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                failures.append((raw, "no files match this pattern"))
+            for match in matches:
+                p = Path(match)
+                if p.is_file():
+                    add(p)
+    return files, failures
+
+
+def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as_json: bool) -> int:
+    from cnnedge.edge import load_image
+    from cnnedge.errors import ImageError
+
+    loaded: list[tuple[Path, np.ndarray]] = []
+    failed = 0
+    for path in chunk:
+        try:
+            loaded.append((path, load_image(path)))
+        except ImageError as exc:
+            _report_failure(str(path), _reason(exc, path), as_json)
+            failed += 1
+    if number:
+        for path, image in loaded:
+            _report(path, classifier.read_number(image), as_json, classifier.threshold)
+    elif loaded:
+        predictions = classifier.classify_batch([image for _, image in loaded])
+        for (path, _), prediction in zip(loaded, predictions, strict=True):
+            _report(path, prediction, as_json, classifier.threshold)
+    return failed
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
+    message = str(exc)
+    for prefix in (f"cannot read {path}: ", f"cannot decode {path}: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
+    from cnnedge.edge import Reading
+
+    if as_json:
+        typer.echo(json.dumps({"path": str(path), **result.to_dict()}))
+        return
+    if isinstance(result, Reading):
+        if not result.digits:
+            typer.echo(f"{path}: no digits")
+        else:
+            typer.echo(
+                f"{path}: {result.text} ({len(result.digits)} digits, lowest confidence "
+                f"{result.confidence:.3f})"
+            )
+        return
+    if result.digit is not None:
+        typer.echo(f"{path}: {result.digit} (confidence {result.confidence:.3f})")
+    elif result.box is None:
+        typer.echo(f"{path}: no digit")
+    else:
+        best = max(range(len(result.probabilities)), key=result.probabilities.__getitem__)
+        typer.echo(
+            f"{path}: no digit (best guess {best} at {result.confidence:.3f}, below the "
+            f"threshold {threshold:g})"
+        )
+
+
+def _report_failure(path: str, reason: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"path": path, "error": reason}))
+    else:
+        typer.echo(f"error: {path}: {reason}", err=True)
+
+
+class _progress:
+    """A transient progress bar on stderr for many files on a terminal; else nothing."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._bar: Progress | None = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.total < PROGRESS_FROM or not sys.stderr.isatty():
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        bar = Progress(console=Console(stderr=True), transient=True)
+        bar.start()
+        task = bar.add_task("reading", total=self.total)
+        self._bar = bar
+        return lambda n: bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,64 @@
+"""The edge runner: read handwritten digits with an ONNX model, without TensorFlow.
+
+Only NumPy, OpenCV and onnxruntime are needed. Names are imported on first use, so
+``import cnnedge.edge.metadata`` (as export does) does not load OpenCV or onnxruntime.
+
+>>> from cnnedge.edge import DigitClassifier
+>>> clf = DigitClassifier()                      # the bundled model
+>>> clf.classify("photo.jpg").digit              # doctest: +SKIP
+7
+>>> clf.read_number("cheque.png").text           # doctest: +SKIP
+'1354'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnnedge.edge.classifier import DigitClassifier, Prediction, Reading
+    from cnnedge.edge.images import ImageInput, load_image
+    from cnnedge.edge.metadata import ModelMetadata
+    from cnnedge.edge.preprocess import Box, DigitCrop, find_digit, find_digits, mnist_frame
+
+__all__ = [
+    "Box",
+    "DigitClassifier",
+    "DigitCrop",
+    "ImageInput",
+    "ModelMetadata",
+    "Prediction",
+    "Reading",
+    "find_digit",
+    "find_digits",
+    "load_image",
+    "mnist_frame",
+]
+
+_WHERE = {
+    "Box": "preprocess",
+    "DigitClassifier": "classifier",
+    "DigitCrop": "preprocess",
+    "ImageInput": "images",
+    "ModelMetadata": "metadata",
+    "Prediction": "classifier",
+    "Reading": "classifier",
+    "find_digit": "preprocess",
+    "find_digits": "preprocess",
+    "load_image": "images",
+    "mnist_frame": "preprocess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
