@@ -126,3 +126,19 @@ def test_evaluate_corrupt_model_is_one_line(tmp_path, mnist_path):
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "bad.keras is not a Keras model file" in result.output
+
+
+def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path):
+    from importlib.resources import files
+
+    bundled = files("cnnedge.models") / "digits.onnx"
+    result = runner.invoke(
+        app,
+        ["evaluate", str(bundled), "--data", str(mnist_path), "--out", str(tmp_path), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["count"] == 10_000
+    # The bundled model's recorded test accuracy (src/cnnedge/models/README.md).
+    assert figures["errors"] == 69
+    assert (tmp_path / "confusion.png").read_bytes()[:8] == PNG
