@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (set up, train, evaluate, export) and `make test`.
+# Two entry points: `make demo` (set up, train, evaluate, export, predict) and `make test`.
 # Both create .venv with the project and its extras from pyproject.toml.
 
 PYTHON ?= python3
@@ -24,6 +24,7 @@ demo: setup
 	$(BIN)/cnnedge train --seed 0 --out runs/demo
 	$(BIN)/cnnedge evaluate runs/demo/model.keras --out runs/demo/evaluation
 	$(BIN)/cnnedge export runs/demo/model.onnx --model runs/demo/model.keras --int8
+	$(BIN)/cnnedge predict tests/data/seven.png --model runs/demo/model.onnx
 
 test: setup
 	$(BIN)/ruff check .
