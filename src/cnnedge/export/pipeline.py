@@ -220,6 +220,7 @@ def export_model(
             x_test=x_test,
             y_test=y_test,
             reference=reference,
+            full_test_set=len(x_test) == len(digits.x_test),
         )
         problems = _int8_problems(
             prepared, files[0], max_drop=max_int8_drop, min_ratio=min_int8_ratio
@@ -272,6 +273,7 @@ def _prepare_int8(
     x_test: np.ndarray,
     y_test: np.ndarray,
     reference: np.ndarray,
+    full_test_set: bool,
 ) -> _Prepared:
     graph_bytes = graph.SerializeToString()
     check_onnx(graph_bytes, what="the int8 model")
@@ -281,7 +283,13 @@ def _prepare_int8(
         "fp32_accuracy": _round(fp32.parity.accuracy),
         "accuracy_drop_pt": _round(_drop(fp32.parity, parity), 4),
     }
-    meta = _replace(base, quantization=quantization, parity=_parity_dict(parity, tolerance=None))
+    meta = _replace(
+        base,
+        # The int8 model's own accuracy, not its fp32 source's.
+        test_accuracy=parity.accuracy if full_test_set else None,
+        quantization=quantization,
+        parity=_parity_dict(parity, tolerance=None),
+    )
     payload = _with_metadata(graph, meta, tools=_tools("onnxruntime"))
     check_onnx(payload, what="the int8 model")
     return _Prepared(INT8, INT8.path_for(fp32.path), payload, parity, meta)
