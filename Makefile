@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Local MNIST for machines without internet: $CNNEDGE_MNIST, else ../shared if present;
 # empty means Keras downloads it.
-CNNEDGE_MNIST ?= $(wildcard ../shared/datasets/mnist.npz)
+CNNEDGE_MNIST ?= $(abspath $(wildcard ../shared/datasets/mnist.npz))
 export CNNEDGE_MNIST
 
 .PHONY: setup demo test lint format clean
