@@ -13,8 +13,9 @@ Only NumPy, OpenCV and onnxruntime are needed. Names are imported on first use, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnedge._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cnnedge.edge.classifier import DigitClassifier, Prediction, Reading
@@ -50,15 +51,4 @@ _WHERE = {
     "mnist_frame": "preprocess",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

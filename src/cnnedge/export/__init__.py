@@ -13,8 +13,9 @@ benchmarks can read :mod:`cnnedge.export.formats` without numpy or TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cnnedge._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cnnedge.export.convert import (
@@ -110,15 +111,4 @@ __all__ = [
     "quantize_int8",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, globals())
