@@ -14,6 +14,7 @@ from cnnedge import __version__
 from cnnedge.cli import edge as _edge
 from cnnedge.cli import export as _export
 from cnnedge.cli import train as _train
+from cnnedge.cli import webcam as _webcam
 from cnnedge.cli._common import EXIT_CODES_HELP
 
 __all__ = ["app", "main"]
@@ -50,7 +51,7 @@ def _root(
         os.environ["CNNEDGE_DEBUG"] = "1"
 
 
-for _module in (_train, _export, _edge):
+for _module in (_train, _export, _edge, _webcam):
     _module.register(app)
 
 

@@ -1,0 +1,244 @@
+"""`cnnedge webcam`: read digits live from a camera, a video file or a stream.
+
+The loop lives in :mod:`cnnedge.edge.live`; this module turns options into a source, a
+classifier and sinks. Library code is imported inside the command so ``cnnedge --help``
+stays fast, and nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cnnedge.cli._common import EXIT_CODES_HELP, debug_enabled, fail, handle_errors
+
+#: Least confidence for a live digit. Higher than `predict`'s 0: a camera sees pens,
+#: shadows and hands far more often than a photo of a digit does, and a weak guess about
+#: them must read as "no digit", not flicker through the smoothing.
+DEFAULT_THRESHOLD = 0.5
+
+WEBCAM_HELP = (
+    "Read handwritten digits live from a camera, a video file or a stream.\n\n"
+    "--camera is a camera index (0, 1...), a device (/dev/video2), a video file, a stream "
+    "URL (rtsp://..., http://...), a GStreamer pipeline (if OpenCV has GStreamer) or "
+    "'picamera2' (Raspberry Pi camera through libcamera). Frames are read latest-first: "
+    "when reading is slower than the camera, stale frames are skipped.\n\n"
+    "A line is printed each time the reading changes (JSON lines with --json). With a "
+    "display and an OpenCV that has GUI support a window shows the annotated video (q or "
+    "Esc quits); without one, or with --no-show, only lines are printed. Ctrl-C stops "
+    "cleanly: the camera is released, the recording finished and a summary printed."
+)
+
+WEBCAM_EPILOG = (
+    EXIT_CODES_HELP + " Here: 0 when the video ended or you stopped it, 1 when the camera "
+    "stopped delivering frames mid-run, 2 when it cannot be opened."
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("webcam", help=WEBCAM_HELP, epilog=WEBCAM_EPILOG)(webcam)
+
+
+@handle_errors
+def webcam(
+    camera: str = typer.Option(
+        "0",
+        "--camera",
+        "-c",
+        help="Camera index, device, video file, stream URL, GStreamer pipeline or 'picamera2'.",
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="ONNX model to use (default: the bundled model).",
+        dir_okay=False,
+        show_default=False,
+    ),
+    number: bool = typer.Option(
+        False, "--number", "-n", help="Read a written number, digit by digit."
+    ),
+    threshold: float = typer.Option(
+        DEFAULT_THRESHOLD,
+        "--threshold",
+        "-t",
+        min=0.0,
+        max=1.0,
+        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="onnxruntime threads (default: all cores).",
+        show_default=False,
+    ),
+    roi: str = typer.Option(
+        "center",
+        "--roi",
+        help="Region read: x,y,w,h in pixels, fractions (0.2,0.2,0.6,0.6), 'center' (the "
+        "middle 60% of width and height) or 'full'.",
+    ),
+    width: int | None = typer.Option(
+        None, "--width", min=16, help="Capture width to ask the camera for.", show_default=False
+    ),
+    height: int | None = typer.Option(
+        None,
+        "--height",
+        min=16,
+        help="Capture height to ask the camera for.",
+        show_default=False,
+    ),
+    fps: float | None = typer.Option(
+        None,
+        "--fps",
+        min=0.1,
+        help="Process at most this many frames per second.",
+        show_default=False,
+    ),
+    smooth: int = typer.Option(
+        5,
+        "--smooth",
+        min=1,
+        help="Frames a reading is voted over; it is reported once it wins most of them "
+        "(1: no smoothing).",
+    ),
+    show: bool | None = typer.Option(
+        None,
+        "--show/--no-show",
+        help="Show a window (default: when a display and OpenCV GUI support are available).",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON lines: time, frame, digit or number, confidence, fps."
+    ),
+    record: Path | None = typer.Option(
+        None,
+        "--record",
+        help="Save the annotated video (.mp4, .avi, .mkv).",
+        dir_okay=False,
+        show_default=False,
+    ),
+    snapshot_dir: Path | None = typer.Option(
+        None,
+        "--snapshot-dir",
+        help="Save the frame to this folder each time the reading changes.",
+        file_okay=False,
+        show_default=False,
+    ),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", min=1, help="Stop after this many frames.", show_default=False
+    ),
+    retries: int = typer.Option(
+        5, "--retries", min=0, help="Times a camera that stops delivering is reopened."
+    ),
+) -> None:
+    """Read digits live (see WEBCAM_HELP)."""
+    from cnnedge.edge import DigitClassifier
+    from cnnedge.edge.live import (
+        LiveConfig,
+        LiveLoop,
+        PrintSink,
+        RecordSink,
+        RegionError,
+        Roi,
+        SnapshotSink,
+        WindowSink,
+        gui_status,
+    )
+    from cnnedge.edge.sources import CaptureOptions, open_source
+    from cnnedge.edge.stabilize import StabilizerConfig
+    from cnnedge.errors import CameraError
+
+    if not debug_enabled():
+        # FFmpeg logs its own lines ("Connection refused", codec chatter) straight to
+        # stderr; the CameraError below says what failed. --debug keeps them.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+    try:
+        region = Roi.parse(roi)
+    except RegionError as exc:
+        raise fail(f"--roi: {exc}") from None
+    if record is not None and record.suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+        raise fail(f"--record: cannot record to {record}: use a .mp4, .avi or .mkv file name")
+
+    window = False
+    if show is not False:
+        available, why = gui_status()
+        window = available
+        if show and not available:
+            typer.echo(f"note: no window: {why}; printing readings only", err=True)
+
+    classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    source = open_source(
+        camera, options=CaptureOptions(width=width, height=height, fps=fps, retries=retries)
+    )
+    try:
+        sinks: list[Callable[..., None]] = [PrintSink(json_lines=as_json)]
+        recorder = None
+        if record is not None:
+            # Live video is recorded in real time at the camera's rate; a file's frames
+            # are all processed, so they are written once each at the file's own rate.
+            rate = (fps if source.live else None) or source.fps or 15.0
+            recorder = RecordSink(record, fps=rate, realtime=source.live)
+            sinks.append(recorder)
+        if snapshot_dir is not None:
+            sinks.append(SnapshotSink(snapshot_dir))
+        if window:
+            sinks.append(WindowSink())
+        config = LiveConfig(
+            roi=region,
+            number=number,
+            smoothing=StabilizerConfig(window=smooth),
+            max_fps=fps,
+            max_frames=max_frames,
+        )
+    except BaseException:
+        source.close()
+        raise
+    loop = LiveLoop(source, classifier, config=config, sinks=sinks)
+    stop_hint = "q, Esc or Ctrl-C" if window else "Ctrl-C"
+    typer.echo(
+        f"reading {source.name} (region: {region.describe()}); {stop_hint} to stop", err=True
+    )
+
+    # A service manager stops with SIGTERM, which would otherwise kill the process before
+    # the recording is finished: end the loop as cleanly as Ctrl-C does.
+    previous = _on_sigterm(lambda: loop.stop("terminated"))
+    try:
+        summary = loop.run()
+    except KeyboardInterrupt:
+        # Ctrl-C is how a headless run is stopped: the loop already released everything.
+        summary = loop.summary
+    except CameraError as exc:
+        if loop.summary is not None:
+            typer.echo(loop.summary.describe(), err=True)
+        raise fail(str(exc), 1) from None
+    except RegionError as exc:
+        # Only the first frame tells whether a region in pixels fits the camera's image.
+        raise fail(f"--roi: {exc}") from None
+    finally:
+        _restore_sigterm(previous)
+    if summary is not None:
+        typer.echo(summary.describe(), err=True)
+    if recorder is not None and recorder.frames_written:
+        typer.echo(f"recorded {record} ({recorder.frames_written} frames)", err=True)
+
+
+def _on_sigterm(action: Callable[[], None]) -> Any:
+    """Call ``action`` on SIGTERM; returns the previous handler (None if not installable)."""
+    try:
+        return signal.signal(signal.SIGTERM, lambda signum, frame: action())
+    except ValueError:  # not the main thread (the CLI embedded in a thread): leave it be
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
