@@ -75,6 +75,7 @@ def test_public_surface():
         "ParityError",
         "Prediction",
         "Reading",
+        "RegionError",
         "__version__",
     ]
     assert sorted(cnnedge.edge.__all__) == [
@@ -82,6 +83,8 @@ def test_public_surface():
         "DigitClassifier",
         "DigitCrop",
         "ImageInput",
+        "LiveConfig",
+        "LiveLoop",
         "ModelMetadata",
         "Prediction",
         "Reading",
@@ -89,6 +92,8 @@ def test_public_surface():
         "find_digits",
         "load_image",
         "mnist_frame",
+        "open_source",
+        "run_live",
     ]
     for name in cnnedge.__all__:
         assert getattr(cnnedge, name) is not None

@@ -17,6 +17,7 @@ from cnnedge.errors import (
     MissingDependencyError,
     ModelError,
     ParityError,
+    RegionError,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = [
     "ParityError",
     "Prediction",
     "Reading",
+    "RegionError",
     "__version__",
 ]
 

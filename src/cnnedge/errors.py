@@ -9,6 +9,7 @@ The tree::
     ├── ExportError              a conversion or quantization failed
     │   └── ParityError          the exported model disagrees with the Keras model
     ├── CameraError              a camera or video source cannot be opened or stopped delivering
+    ├── RegionError              a region of interest (--roi) is malformed or outside the frame
     └── MissingDependencyError   an optional extra (for example ``cnnedge[train]``) is not installed
 
 Messages say what went wrong and what to do about it. The CLI prints them as one line and
@@ -26,6 +27,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "ParityError",
+    "RegionError",
 ]
 
 
@@ -59,6 +61,10 @@ class ParityError(ExportError):
 
 class CameraError(CnnedgeError):
     """A camera, video file or stream cannot be opened, or stopped delivering frames."""
+
+
+class RegionError(CnnedgeError, ValueError):
+    """A region of interest is malformed or lies outside the frame."""
 
 
 class MissingDependencyError(CnnedgeError):

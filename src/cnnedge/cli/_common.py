@@ -52,3 +52,38 @@ def handle_errors(func: F) -> F:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+# Options shared by the commands that run a model, declared once so they read the same.
+
+
+def model_option() -> Any:
+    return typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="ONNX model to use (default: the bundled model).",
+        dir_okay=False,
+        show_default=False,
+    )
+
+
+def threshold_option(default: float) -> Any:
+    return typer.Option(
+        default,
+        "--threshold",
+        "-t",
+        min=0.0,
+        max=1.0,
+        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
+    )
+
+
+def threads_option() -> Any:
+    return typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="onnxruntime threads (default: all cores).",
+        show_default=False,
+    )

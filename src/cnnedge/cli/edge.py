@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cnnedge.cli._common import EXIT_CODES_HELP, handle_errors
+from cnnedge.cli._common import (
+    EXIT_CODES_HELP,
+    handle_errors,
+    model_option,
+    threads_option,
+    threshold_option,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,32 +52,12 @@ def predict(
     paths: list[str] = typer.Argument(
         ..., metavar="PATH", help="Image files, folders or glob patterns.", show_default=False
     ),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="ONNX model to use (default: the bundled model).",
-        dir_okay=False,
-        show_default=False,
-    ),
+    model: Path | None = model_option(),
     number: bool = typer.Option(
         False, "--number", "-n", help="Read each image as a written number, digit by digit."
     ),
-    threshold: float = typer.Option(
-        0.0,
-        "--threshold",
-        "-t",
-        min=0.0,
-        max=1.0,
-        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
-    ),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        min=1,
-        help="onnxruntime threads (default: all cores).",
-        show_default=False,
-    ),
+    threshold: float = threshold_option(0.0),
+    threads: int | None = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
 ) -> None:
     """Read the handwritten digit in each image (see PREDICT_HELP)."""

@@ -15,7 +15,15 @@ from typing import Any
 
 import typer
 
-from cnnedge.cli._common import EXIT_CODES_HELP, debug_enabled, fail, handle_errors
+from cnnedge.cli._common import (
+    EXIT_CODES_HELP,
+    debug_enabled,
+    fail,
+    handle_errors,
+    model_option,
+    threads_option,
+    threshold_option,
+)
 
 #: Least confidence for a live digit. Higher than `predict`'s 0: a camera sees pens,
 #: shadows and hands far more often than a photo of a digit does, and a weak guess about
@@ -53,32 +61,12 @@ def webcam(
         "-c",
         help="Camera index, device, video file, stream URL, GStreamer pipeline or 'picamera2'.",
     ),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="ONNX model to use (default: the bundled model).",
-        dir_okay=False,
-        show_default=False,
-    ),
+    model: Path | None = model_option(),
     number: bool = typer.Option(
         False, "--number", "-n", help="Read a written number, digit by digit."
     ),
-    threshold: float = typer.Option(
-        DEFAULT_THRESHOLD,
-        "--threshold",
-        "-t",
-        min=0.0,
-        max=1.0,
-        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
-    ),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        min=1,
-        help="onnxruntime threads (default: all cores).",
-        show_default=False,
-    ),
+    threshold: float = threshold_option(DEFAULT_THRESHOLD),
+    threads: int | None = threads_option(),
     roi: str = typer.Option(
         "center",
         "--roi",

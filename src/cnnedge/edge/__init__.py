@@ -20,14 +20,18 @@ from cnnedge._lazy import lazy_exports
 if TYPE_CHECKING:
     from cnnedge.edge.classifier import DigitClassifier, Prediction, Reading
     from cnnedge.edge.images import ImageInput, load_image
+    from cnnedge.edge.live import LiveConfig, LiveLoop, run_live
     from cnnedge.edge.metadata import ModelMetadata
     from cnnedge.edge.preprocess import Box, DigitCrop, find_digit, find_digits, mnist_frame
+    from cnnedge.edge.sources import open_source
 
 __all__ = [
     "Box",
     "DigitClassifier",
     "DigitCrop",
     "ImageInput",
+    "LiveConfig",
+    "LiveLoop",
     "ModelMetadata",
     "Prediction",
     "Reading",
@@ -35,6 +39,8 @@ __all__ = [
     "find_digits",
     "load_image",
     "mnist_frame",
+    "open_source",
+    "run_live",
 ]
 
 _WHERE = {
@@ -42,6 +48,8 @@ _WHERE = {
     "DigitClassifier": "classifier",
     "DigitCrop": "preprocess",
     "ImageInput": "images",
+    "LiveConfig": "live",
+    "LiveLoop": "live",
     "ModelMetadata": "metadata",
     "Prediction": "classifier",
     "Reading": "classifier",
@@ -49,6 +57,8 @@ _WHERE = {
     "find_digits": "preprocess",
     "load_image": "images",
     "mnist_frame": "preprocess",
+    "open_source": "sources",
+    "run_live": "live",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

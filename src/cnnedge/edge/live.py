@@ -48,7 +48,7 @@ from cnnedge._atomic import atomic_path, write_bytes
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
-from cnnedge.errors import CameraError
+from cnnedge.errors import CameraError, RegionError
 
 if TYPE_CHECKING:
     from cnnedge.edge.classifier import DigitClassifier
@@ -78,10 +78,6 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------
 # Region of interest
-
-
-class RegionError(ValueError):
-    """A region of interest that cannot be read or does not fit the frame."""
 
 
 @dataclass(frozen=True)
