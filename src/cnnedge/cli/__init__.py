@@ -11,6 +11,7 @@ import os
 import typer
 
 from cnnedge import __version__
+from cnnedge.cli import benchmark as _benchmark
 from cnnedge.cli import edge as _edge
 from cnnedge.cli import export as _export
 from cnnedge.cli import train as _train
@@ -51,7 +52,7 @@ def _root(
         os.environ["CNNEDGE_DEBUG"] = "1"
 
 
-for _module in (_train, _export, _edge, _webcam):
+for _module in (_train, _export, _edge, _webcam, _benchmark):
     _module.register(app)
 
 

@@ -1,0 +1,477 @@
+"""The runtimes the benchmark compares: one table of rows, and one loader per engine.
+
+A row (:class:`RuntimeSpec`) names an engine, the model file it runs and its settings. To
+benchmark a new variant (an optimized ONNX file, other session options), add one entry to
+:data:`RUNTIMES`; a new kind of model file also needs its key in :data:`MODEL_KEYS`.
+
+Every loader imports its engine when it runs, so this module needs only the standard
+library; a row whose engine is not installed is skipped with a note saying what to install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cnnedge.export.formats import FP32, INT8
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "ENGINES",
+    "KERAS_MODEL",
+    "MODEL_KEYS",
+    "RUNTIMES",
+    "TFLITE_FP32",
+    "TFLITE_INT8",
+    "Engine",
+    "Inputs",
+    "LoadedRuntime",
+    "RuntimeSpec",
+    "baseline",
+    "get_runtime",
+    "missing_modules",
+]
+
+#: Model keys: the Keras file, the ONNX formats export writes, and the TFLite files the
+#: benchmark converts from the same Keras model.
+KERAS_MODEL = "keras"
+TFLITE_FP32 = "tflite"
+TFLITE_INT8 = "tflite-int8"
+MODEL_KEYS: dict[str, str] = {
+    KERAS_MODEL: "Keras model (.keras), the reference",
+    FP32.name: FP32.description,
+    INT8.name: INT8.description,
+    TFLITE_FP32: "TensorFlow Lite, float32 (TFLiteConverter.from_keras_model)",
+    TFLITE_INT8: (
+        "TensorFlow Lite, full-integer int8 (representative dataset of MNIST training "
+        "images, TFLITE_BUILTINS_INT8), float32 input and output"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One row of the benchmark tables."""
+
+    #: Short stable key used in JSON and ``--runtime``.
+    key: str
+    #: What the tables show.
+    label: str
+    #: Key into :data:`ENGINES`.
+    engine: str
+    #: Key into :data:`MODEL_KEYS`: which model file the row runs.
+    model: str
+    precision: str
+    #: Engine settings (onnxruntime: SessionOptions attributes and a ``config`` dict of
+    #: session config entries; keras: ``call``). Recorded with the effective settings.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    #: The row every ratio is taken against.
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A batch prepared for every engine before timing: MNIST frames and the model tensor."""
+
+    #: uint8 (N, 28, 28), white digit on black, as :meth:`DigitClassifier.predict_mnist`
+    #: takes them.
+    frames: np.ndarray
+    #: float32 (N, 28, 28, 1) in [0, 1], the exported models' input.
+    tensor: np.ndarray
+
+    @classmethod
+    def from_frames(cls, frames: np.ndarray) -> Inputs:
+        import numpy as np
+
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        tensor = np.ascontiguousarray((frames.astype(np.float32) / 255.0)[..., None])
+        return cls(frames=frames, tensor=tensor)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+class LoadedRuntime(Protocol):
+    """A loaded model, ready to run at one thread count."""
+
+    #: The settings the engine actually runs with (for the results JSON).
+    options: dict[str, Any]
+
+    def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
+        """A zero-argument call that runs the model on ``inputs`` and returns probabilities
+        (N, 10). Preparation (buffer allocation, input resizing) happens here, not in the
+        call being timed."""
+        ...
+
+
+Loader = Callable[[RuntimeSpec, Path, int], LoadedRuntime]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How to load a runtime's model, and what it needs installed."""
+
+    name: str
+    #: Modules that must be importable.
+    requires: tuple[str, ...]
+    install_hint: str
+    #: None: runs in the TensorFlow worker process (see :mod:`cnnedge.bench.tf_worker`).
+    load: Loader | None
+    #: Modules imported before any model is loaded, so load times exclude import times.
+    imports: tuple[str, ...] = ()
+
+
+def missing_modules(engine: Engine) -> list[str]:
+    """The modules ``engine`` needs that are not installed (checked without importing)."""
+    missing = []
+    for module in engine.requires:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
+
+
+# --------------------------------------------------------------------------- onnxruntime
+
+
+def _session_options(spec: RuntimeSpec, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # The same settings DigitClassifier uses, so the raw rows differ only by the API.
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    for name, value in spec.options.items():
+        if name == "config":
+            for key, entry in dict(value).items():
+                options.add_session_config_entry(str(key), str(entry))
+        elif name == "graph_optimization_level" and isinstance(value, str):
+            options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, value)
+        elif name == "execution_mode" and isinstance(value, str):
+            options.execution_mode = getattr(ort.ExecutionMode, value)
+        else:
+            setattr(options, name, value)
+    return options
+
+
+def _describe_session_options(options: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
+    described = {
+        "intra_op_num_threads": options.intra_op_num_threads,
+        "inter_op_num_threads": options.inter_op_num_threads,
+        "graph_optimization_level": str(options.graph_optimization_level).split(".")[-1],
+        "execution_mode": str(options.execution_mode).split(".")[-1],
+        "enable_cpu_mem_arena": options.enable_cpu_mem_arena,
+        "enable_mem_pattern": options.enable_mem_pattern,
+    }
+    config = dict(extra.get("config", {}))
+    if config:
+        described["config"] = config
+    return described
+
+
+class _OrtSession:
+    """``InferenceSession.run`` on the float tensor: onnxruntime without cnnedge's API."""
+
+    def __init__(self, spec: RuntimeSpec, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = _session_options(spec, threads)
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[0].name
+        self.options = {
+            "api": "onnxruntime.InferenceSession.run (float32 tensor in)",
+            "providers": self.session.get_providers(),
+            **_describe_session_options(options, spec.options),
+        }
+
+    def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
+        run, feed, names = self.session.run, {self.input: inputs.tensor}, [self.output]
+        return lambda: run(names, feed)[0]
+
+
+class _Cnnedge:
+    """cnnedge's own API, :meth:`DigitClassifier.predict_mnist` on uint8 frames: what an
+    application calls, including scaling the frames and checking the outputs."""
+
+    def __init__(self, spec: RuntimeSpec, path: Path, threads: int) -> None:
+        from cnnedge.edge import DigitClassifier
+
+        if spec.options:
+            raise ValueError(
+                "DigitClassifier takes no session options; benchmark option variants with "
+                "the 'onnxruntime' engine"
+            )
+        self.classifier = DigitClassifier(path, threads=threads)
+        self.options: dict[str, Any] = {
+            "api": "cnnedge.edge.DigitClassifier.predict_mnist (uint8 frames in)",
+            "providers": self.classifier.providers,
+        }
+        # DigitClassifier does not expose its SessionOptions; read them back when the
+        # session attribute is there, so the JSON records what actually ran.
+        session = getattr(self.classifier, "_session", None)
+        if session is not None and hasattr(session, "get_session_options"):
+            self.options.update(_describe_session_options(session.get_session_options(), {}))
+        else:
+            self.options["intra_op_num_threads"] = threads
+
+    def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
+        predict, frames = self.classifier.predict_mnist, inputs.frames
+        return lambda: predict(frames)
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+class _TFLite:
+    """``ai_edge_litert.interpreter.Interpreter`` with ``num_threads``; one interpreter per
+    batch size (the input is resized once, outside the timed calls)."""
+
+    def __init__(self, spec: RuntimeSpec, path: Path, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._make = lambda: Interpreter(model_path=str(path), num_threads=threads)
+        self._interpreters: dict[int, Any] = {}
+        probe = self._interpreter(1)
+        detail = probe.get_input_details()[0]
+        self.options: dict[str, Any] = {
+            "api": "ai_edge_litert Interpreter set_tensor/invoke/get_tensor",
+            "num_threads": threads,
+            # LiteRT applies its default XNNPACK delegate to float and int8 models alike.
+            "delegate": "XNNPACK (LiteRT default)",
+            "input_dtype": getattr(detail["dtype"], "__name__", str(detail["dtype"])),
+            **dict(spec.options),
+        }
+
+    def _interpreter(self, batch: int) -> Any:
+        interpreter = self._interpreters.get(batch)
+        if interpreter is None:
+            interpreter = self._make()
+            detail = interpreter.get_input_details()[0]
+            if int(detail["shape"][0]) != batch:
+                interpreter.resize_tensor_input(detail["index"], [batch, 28, 28, 1])
+            interpreter.allocate_tensors()
+            self._interpreters[batch] = interpreter
+        return interpreter
+
+    def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
+        import numpy as np
+
+        interpreter = self._interpreter(len(inputs))
+        detail = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        x = inputs.tensor
+        if detail["dtype"] != np.float32:
+            # A model with integer input: quantize once here (the float-IO models the
+            # benchmark converts never take this path).
+            scale, zero = detail["quantization"]
+            info = np.iinfo(detail["dtype"])
+            x = np.clip(np.rint(x / scale + zero), info.min, info.max).astype(detail["dtype"])
+        set_tensor, invoke, get_tensor = (
+            interpreter.set_tensor,
+            interpreter.invoke,
+            interpreter.get_tensor,
+        )
+        in_index, out_index = detail["index"], out["index"]
+        if out["dtype"] != np.float32:
+            scale, zero = out["quantization"]
+
+            def run_quantized() -> np.ndarray:
+                set_tensor(in_index, x)
+                invoke()
+                return (get_tensor(out_index).astype(np.float32) - zero) * scale
+
+            return run_quantized
+
+        def run() -> np.ndarray:
+            set_tensor(in_index, x)
+            invoke()
+            return get_tensor(out_index)
+
+        return run
+
+
+# --------------------------------------------------------------------------- OpenCV DNN
+
+
+class _OpenCV:
+    """``cv2.dnn.readNetFromONNX`` on the same ONNX file, with OpenCV's defaults (CPU)."""
+
+    def __init__(self, spec: RuntimeSpec, path: Path, threads: int) -> None:
+        import cv2
+
+        # OpenCV's thread count is process-wide; the benchmark sets it per phase too, so
+        # the preprocessing in the frame timings uses the same count.
+        cv2.setNumThreads(threads)
+        # Defaults throughout: OpenCV 5 picks its new graph engine for ONNX files, which
+        # runs on the CPU and warns when a backend or target is set.
+        self.net = cv2.dnn.readNetFromONNX(str(path))
+        self.options: dict[str, Any] = {
+            "api": "cv2.dnn.Net setInput/forward",
+            "setNumThreads": threads,
+            "engine": "readNetFromONNX defaults (CPU)",
+            **dict(spec.options),
+        }
+
+    def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
+        net, x = self.net, inputs.tensor
+
+        def run() -> np.ndarray:
+            net.setInput(x)
+            return net.forward()
+
+        return run
+
+
+ENGINES: dict[str, Engine] = {
+    "keras": Engine(
+        "keras",
+        ("tensorflow", "keras"),
+        "pip install 'cnnedge[train]'",
+        load=None,
+    ),
+    "cnnedge": Engine(
+        "cnnedge",
+        ("onnxruntime", "cv2"),
+        "pip install cnnedge",
+        _Cnnedge,
+        imports=("cnnedge.edge.classifier",),
+    ),
+    "onnxruntime": Engine(
+        "onnxruntime",
+        ("onnxruntime",),
+        "pip install onnxruntime",
+        _OrtSession,
+        imports=("onnxruntime",),
+    ),
+    "tflite": Engine(
+        "tflite",
+        ("ai_edge_litert",),
+        "pip install 'cnnedge[bench]' (ai-edge-litert)",
+        _TFLite,
+        imports=("ai_edge_litert.interpreter",),
+    ),
+    "opencv": Engine(
+        "opencv", ("cv2",), "pip install opencv-python-headless", _OpenCV, imports=("cv2",)
+    ),
+}
+
+#: The benchmark's rows, in table order. Adding a variant is adding an entry here.
+RUNTIMES: tuple[RuntimeSpec, ...] = (
+    RuntimeSpec(
+        "keras-predict",
+        "Keras model.predict fp32",
+        "keras",
+        KERAS_MODEL,
+        "fp32",
+        {"call": "predict"},
+        notes="TensorFlow, `model.predict(x, verbose=0)`, the usual Keras call",
+    ),
+    RuntimeSpec(
+        "keras-call",
+        "Keras model(x) fp32",
+        "keras",
+        KERAS_MODEL,
+        "fp32",
+        {"call": "__call__"},
+        notes="TensorFlow, `model(x, training=False)`: Keras without predict's per-call setup",
+    ),
+    RuntimeSpec(
+        "cnnedge-fp32",
+        "cnnedge ONNX fp32",
+        "cnnedge",
+        FP32.name,
+        "fp32",
+        notes="DigitClassifier.predict_mnist (onnxruntime)",
+        baseline=True,
+    ),
+    RuntimeSpec(
+        "cnnedge-int8",
+        "cnnedge ONNX int8",
+        "cnnedge",
+        INT8.name,
+        "int8",
+        notes="DigitClassifier.predict_mnist (onnxruntime, QDQ int8)",
+    ),
+    RuntimeSpec(
+        "ort-fp32",
+        "onnxruntime fp32 (session.run)",
+        "onnxruntime",
+        FP32.name,
+        "fp32",
+        notes="the same file through InferenceSession.run alone: cnnedge's API overhead",
+    ),
+    RuntimeSpec(
+        "ort-int8",
+        "onnxruntime int8 (session.run)",
+        "onnxruntime",
+        INT8.name,
+        "int8",
+        notes="the same file through InferenceSession.run alone",
+    ),
+    RuntimeSpec(
+        "tflite-fp32",
+        "TFLite fp32",
+        "tflite",
+        TFLITE_FP32,
+        "fp32",
+        notes="ai-edge-litert, converted from the same Keras model",
+    ),
+    RuntimeSpec(
+        "tflite-int8",
+        "TFLite int8",
+        "tflite",
+        TFLITE_INT8,
+        "int8",
+        notes="ai-edge-litert, full-integer, float input/output",
+    ),
+    RuntimeSpec(
+        "opencv-fp32",
+        "OpenCV DNN fp32",
+        "opencv",
+        FP32.name,
+        "fp32",
+        notes="cv2.dnn on the same ONNX file",
+    ),
+    RuntimeSpec(
+        "opencv-int8",
+        "OpenCV DNN int8",
+        "opencv",
+        INT8.name,
+        "int8",
+        notes="cv2.dnn on the same int8 ONNX file",
+    ),
+)
+
+
+def get_runtime(key: str, table: tuple[RuntimeSpec, ...] = RUNTIMES) -> RuntimeSpec:
+    for spec in table:
+        if spec.key == key:
+            return spec
+    known = ", ".join(s.key for s in table)
+    raise KeyError(f"unknown runtime {key!r}; known: {known}")
+
+
+def baseline(table: tuple[RuntimeSpec, ...] = RUNTIMES) -> RuntimeSpec | None:
+    return next((s for s in table if s.baseline), None)
+
+
+def load_runtime(spec: RuntimeSpec, path: str | os.PathLike[str], threads: int) -> LoadedRuntime:
+    """Load ``spec``'s model at ``threads``; the engine's exceptions pass through."""
+    engine = ENGINES[spec.engine]
+    if engine.load is None:
+        raise ValueError(f"{spec.key} runs in the TensorFlow worker, not in this process")
+    return engine.load(spec, Path(path), threads)
