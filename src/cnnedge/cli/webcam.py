@@ -38,8 +38,10 @@ WEBCAM_HELP = (
     "when reading is slower than the camera, stale frames are skipped.\n\n"
     "A line is printed each time the reading changes (JSON lines with --json). With a "
     "display and an OpenCV that has GUI support a window shows the annotated video (q or "
-    "Esc quits); without one, or with --no-show, only lines are printed. Ctrl-C stops "
-    "cleanly: the camera is released, the recording finished and a summary printed."
+    "Esc quits); without one, or with --no-show, only lines are printed. --serve 8080 "
+    "shows the video and readings in a browser instead (http://127.0.0.1:8080/; over SSH: "
+    "ssh -L 8080:localhost:8080 pi). Ctrl-C stops cleanly: the camera is released, the "
+    "recording finished and a summary printed."
 )
 
 WEBCAM_EPILOG = (
@@ -126,6 +128,15 @@ def webcam(
     retries: int = typer.Option(
         5, "--retries", min=0, help="Times a camera that stops delivering is reopened."
     ),
+    serve: str | None = typer.Option(
+        None,
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="Serve the live video and readings to a browser at http://HOST:PORT/ (host "
+        "default 127.0.0.1: this machine only; 0.0.0.0 exposes the camera, without a "
+        "password, to everyone on the network).",
+        show_default=False,
+    ),
 ) -> None:
     """Read digits live (see WEBCAM_HELP)."""
     from cnnedge.edge import DigitClassifier
@@ -140,9 +151,10 @@ def webcam(
         WindowSink,
         gui_status,
     )
-    from cnnedge.edge.sources import CaptureOptions, open_source
+    from cnnedge.edge.serve import ServeAddress, ServeConfig, ServeSink
+    from cnnedge.edge.sources import CaptureOptions, describe_source, open_source
     from cnnedge.edge.stabilize import StabilizerConfig
-    from cnnedge.errors import CameraError
+    from cnnedge.errors import CameraError, ServeError
 
     if not debug_enabled():
         # FFmpeg logs its own lines ("Connection refused", codec chatter) straight to
@@ -155,6 +167,10 @@ def webcam(
         raise fail(f"--roi: {exc}") from None
     if record is not None and record.suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
         raise fail(f"--record: cannot record to {record}: use a .mp4, .avi or .mkv file name")
+    try:
+        address = None if serve is None else ServeAddress.parse(serve)
+    except ServeError as exc:
+        raise fail(f"--serve: {exc}") from None
 
     window = False
     if show is not False:
@@ -164,9 +180,22 @@ def webcam(
             typer.echo(f"note: no window: {why}; printing readings only", err=True)
 
     classifier = DigitClassifier(model, threads=threads, threshold=threshold)
-    source = open_source(
-        camera, options=CaptureOptions(width=width, height=height, fps=fps, retries=retries)
-    )
+    view = None
+    if address is not None:
+        # Listening before the camera opens: a port in use fails without touching it.
+        view = ServeSink(address, config=ServeConfig(title=describe_source(camera)))
+        try:
+            view.start()
+        except ServeError as exc:
+            raise fail(f"--serve: {exc}") from None
+    try:
+        source = open_source(
+            camera, options=CaptureOptions(width=width, height=height, fps=fps, retries=retries)
+        )
+    except BaseException:
+        if view is not None:
+            view.close()
+        raise
     try:
         sinks: list[Callable[..., None]] = [PrintSink(json_lines=as_json)]
         recorder = None
@@ -180,21 +209,35 @@ def webcam(
             sinks.append(SnapshotSink(snapshot_dir))
         if window:
             sinks.append(WindowSink())
+        pace = fps
+        if view is not None:
+            sinks.append(view)
+            # A file is otherwise read as fast as the CPU allows: over before a browser
+            # has connected. Watched, it plays at its own rate.
+            if pace is None and not source.live and source.fps:
+                pace = source.fps
         config = LiveConfig(
             roi=region,
             number=number,
             smoothing=StabilizerConfig(window=smooth),
-            max_fps=fps,
+            max_fps=pace,
             max_frames=max_frames,
         )
     except BaseException:
         source.close()
+        if view is not None:
+            view.close()
         raise
     loop = LiveLoop(source, classifier, config=config, sinks=sinks)
     stop_hint = "q, Esc or Ctrl-C" if window else "Ctrl-C"
     typer.echo(
         f"reading {source.name} (region: {region.describe()}); {stop_hint} to stop", err=True
     )
+    if view is not None:
+        typer.echo(f"browser view: {view.url}", err=True)
+        warning = view.exposure_warning()
+        if warning is not None:
+            typer.echo(f"warning: {warning}", err=True)
 
     # A service manager stops with SIGTERM, which would otherwise kill the process before
     # the recording is finished: end the loop as cleanly as Ctrl-C does.
