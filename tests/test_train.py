@@ -168,3 +168,36 @@ def test_resume_continues_an_interrupted_run_to_its_planned_epochs(tmp_path, mni
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(ModelError, match="cannot resume"):
         train(TrainConfig(resume=tmp_path, verbose=0))
+
+
+def test_resume_trusts_the_model_when_the_report_lags_behind(tmp_path, mnist):
+    """A kill between saving the model and rewriting the report leaves the report one
+    epoch behind; resuming must not train that epoch twice."""
+
+    class InterruptAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    digits = mnist.limit(train=300, test=100)
+    run = tmp_path / "run"
+    train(
+        TrainConfig(epochs=3, seed=0, out=run, verbose=0),
+        digits=digits,
+        callbacks=[InterruptAfterSecondEpoch()],
+    )
+    # Roll the report back to epoch 1 while the model holds epoch 2.
+    report = json.loads((run / "report.json").read_text())
+    report["epochs_completed"] = 1
+    report["history"] = {k: v[:1] for k, v in report["history"].items()}
+    report["seconds_per_epoch"] = report["seconds_per_epoch"][:1]
+    (run / "report.json").write_text(json.dumps(report))
+
+    resumed = train(TrainConfig(resume=run, verbose=0), digits=digits)
+    assert resumed.epochs_completed == 3
+    model = load_keras_model(run / "model.keras", compile=True)
+    # 300 images in batches of 100: 3 steps per epoch, 3 epochs, no epoch trained twice.
+    assert int(model.optimizer.iterations.numpy()) == 9
+    assert resumed.history["loss"][1] is None  # epoch 2's metrics were lost with the kill
+    assert len(resumed.history["loss"]) == 3
+    assert (run / "curves.png").is_file()

@@ -28,7 +28,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_history(history: dict[str, list[float]], path: Path) -> Path:
+def plot_history(history: dict[str, list[float | None]], path: Path) -> Path:
     """Loss and accuracy per epoch, training against test."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -36,7 +36,9 @@ def plot_history(history: dict[str, list[float]], path: Path) -> Path:
         for key, label in ((metric, "train"), (f"test_{metric}", "test")):
             values = history.get(key)
             if values:
-                ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+                # None marks an epoch whose metrics were lost (a killed, resumed run): a gap.
+                y = [np.nan if v is None else v for v in values]
+                ax.plot(range(1, len(y) + 1), y, marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric)

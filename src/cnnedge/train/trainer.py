@@ -121,6 +121,25 @@ def train(
     model_path = run_dir / MODEL_FILE
     initial_epoch = int(prior["epochs_completed"]) if prior else 0
 
+    if prior:
+        from cnnedge.train.keras_io import load_keras_model
+
+        # compile=True restores the optimizer state saved with every epoch.
+        model = load_keras_model(model_path, compile=True)
+        # Each epoch saves the model, then the report: a kill between the two leaves the
+        # model an epoch ahead of its report. The optimizer's step count is the model's truth.
+        steps_per_epoch = -(-len(digits.y_train) // config.batch_size)
+        saved_epochs = int(model.optimizer.iterations.numpy()) // steps_per_epoch
+        if saved_epochs > initial_epoch:
+            prior = _catch_up(prior, saved_epochs)  # type: ignore[arg-type]
+            initial_epoch = saved_epochs
+    else:
+        from cnnedge.train.model import build_model
+
+        model = build_model()
+        if config.verbose:
+            model.summary()
+
     if config.seed is not None:
         # Same seed, same machine -> same weights: seeds Python, NumPy and TF, and makes
         # TF pick deterministic kernels. A resumed run reseeds per starting epoch.
@@ -128,18 +147,6 @@ def train(
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-
-    if prior:
-        from cnnedge.train.keras_io import load_keras_model
-
-        # compile=True restores the optimizer state saved with every epoch.
-        model = load_keras_model(model_path, compile=True)
-    else:
-        from cnnedge.train.model import build_model
-
-        model = build_model()
-        if config.verbose:
-            model.summary()
 
     run = _Run(run_dir=run_dir, config=config, digits=digits, prior=prior)
     recorder = _epoch_recorder(model_path, run)
@@ -163,6 +170,16 @@ def train(
     if result.epochs_completed:
         plot_history(result.history, run_dir / CURVES_FILE)
     return result
+
+
+def _catch_up(prior: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The report of a run whose model got ``epochs`` further than the report recorded:
+    the missing epochs' metrics and timings were lost with the process; record them as
+    unknown (None) so every list still has one entry per epoch."""
+    missing = epochs - int(prior.get("epochs_completed", 0))
+    history = {k: [*v, *[None] * missing] for k, v in (prior.get("history") or {}).items()}
+    seconds = [*(prior.get("seconds_per_epoch") or []), *[None] * missing]
+    return {**prior, "epochs_completed": epochs, "history": history, "seconds_per_epoch": seconds}
 
 
 def _validate(config: TrainConfig) -> None:
@@ -237,7 +254,7 @@ class _Run:
 
     def finish(self, *, interrupted: bool) -> TrainResult:
         self._write("interrupted" if interrupted else "complete")
-        last = {k: v[-1] for k, v in self.history.items() if v}
+        last = {k: v[-1] for k, v in self.history.items() if v and v[-1] is not None}
         return TrainResult(
             run_dir=self.run_dir,
             model_path=self.run_dir / MODEL_FILE,
@@ -250,12 +267,13 @@ class _Run:
         )
 
     def _write(self, status: str) -> None:
-        last = {k: v[-1] for k, v in self.history.items() if v}
+        last = {k: v[-1] for k, v in self.history.items() if v and v[-1] is not None}
         elapsed = self.total_seconds + time.perf_counter() - self._t0
         keys = list(self.history)
         rows = ["epoch," + ",".join(keys)]
         for i in range(self.epochs_completed):
-            rows.append(f"{i + 1}," + ",".join(f"{self.history[k][i]:.6f}" for k in keys))
+            values = (self.history[k][i] for k in keys)
+            rows.append(f"{i + 1}," + ",".join("" if v is None else f"{v:.6f}" for v in values))
         _atomic.write_text(self.run_dir / HISTORY_FILE, "\n".join(rows) + "\n")
         report = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
