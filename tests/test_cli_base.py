@@ -67,3 +67,27 @@ def test_data_error_is_one_line_without_traceback(tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
     assert lines[0].startswith("error: dataset not found")
+
+
+def test_unexpected_exception_is_one_internal_error_line(tmp_path, monkeypatch):
+    import cnnedge.train
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cnnedge.train, "evaluate", broken)
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"x")
+    result = runner.invoke(app, ["evaluate", str(model)])
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("error: internal error (ZeroDivisionError: division by zero)")
+    assert "--debug" in line
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNEDGE_DEBUG", "0")  # --debug sets it; restored after the test
+    result = runner.invoke(app, ["--debug", "train", "--data", str(tmp_path / "missing.npz")])
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "DataError"

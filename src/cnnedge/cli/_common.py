@@ -14,7 +14,12 @@ from cnnedge.errors import CnnedgeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_CODES_HELP = "Exit codes: 0 ok, 1 some inputs failed, 2 usage, data or model error."
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 some inputs failed, 2 usage, data or model error, "
+    "3 internal error (a bug: rerun with --debug and report it), 130 interrupted."
+)
+#: An exception cnnedge did not expect: a bug, reported in one line unless --debug.
+INTERNAL_ERROR_EXIT = 3
 
 
 def debug_enabled() -> bool:
@@ -27,8 +32,27 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+# typer >= 0.29 vendors click: its exits and usage errors derive from TyperException.
+_TYPER_EXITS = (typer.Exit, typer.Abort, typer.exceptions.TyperException)
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one-line description of an unexpected exception (--debug shows the traceback)."""
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"internal error ({detail}); rerun with --debug for the traceback and report it"
+
+
+def silence_stdout() -> None:
+    """After a BrokenPipeError (`cnnedge ... | head`): point stdout at /dev/null so the
+    interpreter's final flush does not print a second traceback (Python's documented fix)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def handle_errors(func: F) -> F:
-    """Run a command; a CnnedgeError becomes one stderr line and its exit code.
+    """Run a command; a CnnedgeError becomes one stderr line and its exit code, an
+    unexpected exception one "internal error" line (exit 3), Ctrl-C exit 130.
 
     With ``--debug`` (or CNNEDGE_DEBUG=1) the traceback is shown instead.
     """
@@ -37,6 +61,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except _TYPER_EXITS:
+            raise  # typer's own exits and usage errors
         except CnnedgeError as exc:
             if debug_enabled():
                 raise
@@ -46,6 +72,13 @@ def handle_errors(func: F) -> F:
                 raise
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            silence_stdout()
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            raise fail(internal_error(exc), INTERNAL_ERROR_EXIT) from None
 
     return wrapper  # type: ignore[return-value]
 
