@@ -57,16 +57,4 @@ for _module in (_train, _export, _edge, _webcam, _benchmark):
 
 
 def main() -> None:
-    try:
-        app()
-    except ImportError as exc:
-        # OpenCV and onnxruntime are imported inside the commands; a shared library missing
-        # from the system (the desktop OpenCV on a Pi without X11) surfaces here, once.
-        from cnnedge.cli._common import debug_enabled
-        from cnnedge.errors import SystemLibraryError
-
-        error = SystemLibraryError.from_import_error(exc)
-        if error is None or debug_enabled():
-            raise
-        typer.echo(f"error: {error}", err=True)
-        raise SystemExit(error.exit_code) from None
+    app()

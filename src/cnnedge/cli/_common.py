@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from cnnedge.errors import CnnedgeError
+from cnnedge.errors import CnnedgeError, SystemLibraryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,8 +51,9 @@ def silence_stdout() -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Run a command; a CnnedgeError becomes one stderr line and its exit code, an
-    unexpected exception one "internal error" line (exit 3), Ctrl-C exit 130.
+    """Run a command; a CnnedgeError or a missing system library becomes one stderr line
+    and its exit code, an unexpected exception one "internal error" line (exit 3), Ctrl-C
+    exit 130. This is the one place the CLI turns exceptions into messages.
 
     With ``--debug`` (or CNNEDGE_DEBUG=1) the traceback is shown instead.
     """
@@ -75,6 +76,14 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:
             silence_stdout()
             raise typer.Exit(1) from None
+        except ImportError as exc:
+            # OpenCV and onnxruntime are imported inside the commands, so a shared library
+            # missing from the system (the desktop OpenCV on a Pi without X11) surfaces here.
+            error = SystemLibraryError.from_import_error(exc)
+            if debug_enabled():
+                raise
+            message = str(error) if error else internal_error(exc)
+            raise fail(message, error.exit_code if error else INTERNAL_ERROR_EXIT) from None
         except Exception as exc:
             if debug_enabled():
                 raise

@@ -105,7 +105,6 @@ def train(
     """
     config = config or TrainConfig()
     require("keras", extra="train", purpose="Training")
-    import keras
 
     prior: dict[str, Any] | None = None
     if config.resume is not None:
@@ -121,6 +120,7 @@ def train(
     model_path = run_dir / MODEL_FILE
     initial_epoch = int(prior["epochs_completed"]) if prior else 0
 
+    _seed(config.seed, initial_epoch)
     if prior:
         from cnnedge.train.keras_io import load_keras_model
 
@@ -133,20 +133,13 @@ def train(
         if saved_epochs > initial_epoch:
             prior = _catch_up(prior, saved_epochs)  # type: ignore[arg-type]
             initial_epoch = saved_epochs
+            _seed(config.seed, initial_epoch)
     else:
         from cnnedge.train.model import build_model
 
         model = build_model()
         if config.verbose:
             model.summary()
-
-    if config.seed is not None:
-        # Same seed, same machine -> same weights: seeds Python, NumPy and TF, and makes
-        # TF pick deterministic kernels. A resumed run reseeds per starting epoch.
-        keras.utils.set_random_seed(config.seed + initial_epoch)
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
 
     run = _Run(run_dir=run_dir, config=config, digits=digits, prior=prior)
     recorder = _epoch_recorder(model_path, run)
@@ -170,6 +163,18 @@ def train(
     if result.epochs_completed:
         plot_history(result.history, run_dir / CURVES_FILE)
     return result
+
+
+def _seed(seed: int | None, epoch: int) -> None:
+    """Same seed, same machine -> same weights: seeds Python, NumPy and TF and makes TF pick
+    deterministic kernels. A resumed run reseeds with its starting epoch added."""
+    if seed is None:
+        return
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed + epoch)
+    tf.config.experimental.enable_op_determinism()
 
 
 def _catch_up(prior: dict[str, Any], epochs: int) -> dict[str, Any]:
