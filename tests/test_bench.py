@@ -320,3 +320,51 @@ def test_quick_run_with_keras_exports_converts_and_compares(
     assert keys == ["keras-call", "cnnedge-fp32", "cnnedge-int8", "tflite-int8"]
     targets = {t["id"]: t for t in result["targets"]}
     assert targets["fp32-agreement"]["met"] is True
+
+
+def test_lever_variants_and_their_report() -> None:
+    """The speed-lever script's table of variants is consistent and its report renders."""
+    from cnnedge.bench import levers
+    from cnnedge.export.optimize import GraphOptions
+    from cnnedge.export.quantize import QuantizationSettings
+
+    keys = [v.key for v in levers.VARIANTS]
+    assert len(keys) == len(set(keys))
+    for variant in levers.VARIANTS:
+        assert set(variant.graph) <= set(GraphOptions.__dataclass_fields__)
+        assert set(variant.quantization) <= set(QuantizationSettings.__dataclass_fields__)
+        assert variant.versus is None or variant.versus in keys
+        assert (variant.kept is False) == (variant.versus is not None)
+    # Each chain ends with what export ships: every GraphOptions field on.
+    assert set(levers.INT8_CHAIN[-1].graph) == set(GraphOptions.__dataclass_fields__) - {
+        "fold_transpose"
+    }
+    row = {"label": "x", "p50_us": 2.0, "p90_us": 3.0, "p99_us": 4.0, "samples": 10}
+    chain_row = {
+        **row,
+        "key": "k",
+        "kept": True,
+        "before_us": 4.0,
+        "nodes": 5,
+        "size_kib": 1,
+        "max_abs_diff": 1e-6,
+        "accuracy": 0.99,
+    }
+    load = {"loadavg_before": [0.1, 0.2, 0.3], "background_cores": 0.0, "seconds": 1.0}
+    result = {
+        "created": "now",
+        "machine": {"cpu": "cpu", "cores": 2},
+        "packages": {"onnxruntime": "1"},
+        "keras": "model.keras",
+        "samples": 10,
+        "rounds": 2,
+        "seconds": 1.0,
+        "reference_accuracy": 0.99,
+        "tables": [
+            {"title": "Chain", "note": "n", "rows": [chain_row], "load": load},
+            {"title": "Plain", "note": "n", "rows": [{**row, "images_per_s": 5}], "load": load},
+        ],
+    }
+    markdown = levers.to_markdown(result)
+    assert "| x | 2.0 | 4.0 | -50.0% |" in markdown
+    assert "| x | 2.0 | 3.0 | 4.0 | 5 |" in markdown

@@ -78,7 +78,8 @@ def test_keras3_model_converts_with_the_documented_interface(exported):
     assert [o.name for o in model.graph.output] == ["probabilities"]
     (inp,) = model.graph.input
     (out,) = model.graph.output
-    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # The pixels go in as they are (uint8 0-255); the model scales them itself.
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
     def dims(value):
@@ -91,7 +92,7 @@ def test_keras3_model_converts_with_the_documented_interface(exported):
 
 
 def test_every_written_model_passes_the_full_checker_and_runs_any_batch(exported, mnist):
-    x = (mnist.x_test[:7, :, :, None] / 255.0).astype(np.float32)
+    x = mnist.x_test[:7, :, :, None]
     for written in exported.models:
         onnx.checker.check_model(onnx.load(written.path), full_check=True)
         session = ort.InferenceSession(written.path, providers=["CPUExecutionProvider"])
@@ -103,7 +104,7 @@ def test_every_written_model_passes_the_full_checker_and_runs_any_batch(exported
 
 def test_default_opset_loads_in_opencv_dnn(exported, mnist):
     cv2 = pytest.importorskip("cv2")
-    x = (mnist.x_test[:5, :, :, None] / 255.0).astype(np.float32)
+    x = np.ascontiguousarray(mnist.x_test[:5, :, :, None])  # uint8 pixels, as onnxruntime
     # A path, not bytes: readNetFromONNX(bytes) crashes OpenCV 5.0.
     net = cv2.dnn.readNetFromONNX(str(exported.fp32.path))
     net.setInput(x)
@@ -136,7 +137,7 @@ def test_metadata_round_trip(exported, small_keras_model):
         assert meta.labels == tuple("0123456789")
         assert (meta.input_layout, meta.input_range, meta.polarity) == (
             "NHWC",
-            (0.0, 1.0),
+            (0.0, 255.0),
             "white-on-black",
         )
         assert meta.output == "probabilities"
@@ -146,6 +147,13 @@ def test_metadata_round_trip(exported, small_keras_model):
         info = model_info(written.path)
         assert info.metadata == meta
     fp32_meta = exported.fp32.metadata
+    assert fp32_meta.optimizations == ("static_flatten", "fold_transpose", "uint8_input")
+    assert exported.int8.metadata.optimizations == (
+        "static_flatten",
+        "space_to_depth",
+        "uint8_input",
+        "feed_uint8_directly",
+    )
     assert fp32_meta.quantization is None
     assert fp32_meta.parity["disagreements"] == 0
     # No report.json beside the fixture and only PARITY test images: accuracy unknown.
@@ -168,13 +176,20 @@ def test_int8_model_is_quantized_per_channel_and_smaller(exported):
     ops = Counter(n.op_type for n in model.graph.node)
     assert ops["QuantizeLinear"] > 0
     assert ops["DequantizeLinear"] > 0
-    # Per-channel: the first conv's weight scales have one entry per output channel (32).
+    # Per-channel: each conv's weight scales have one entry per output channel (the first
+    # conv, rewritten space-to-depth, has 4 x 32).
     inits = {t.name: t for t in model.graph.initializer}
-    conv = next(n for n in model.graph.node if n.op_type == "Conv")
-    weight_dq = next(n for n in model.graph.node if n.output[0] == conv.input[1])
-    assert weight_dq.op_type == "DequantizeLinear"
-    scale = onnx.numpy_helper.to_array(inits[weight_dq.input[1]])
-    assert scale.shape == (32,)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 2
+    for conv, channels in zip(convs, (128, 64), strict=True):
+        weight_dq = next(n for n in model.graph.node if n.output[0] == conv.input[1])
+        assert weight_dq.op_type == "DequantizeLinear"
+        scale = onnx.numpy_helper.to_array(inits[weight_dq.input[1]])
+        assert scale.shape == (channels,)
+    # U8S8: uint8 activations (the pixels are the first conv's input), int8 weights.
+    assert int8.metadata.quantization["activation_type"] == "QUInt8"
+    assert int8.metadata.quantization["weight_type"] == "QInt8"
+    assert "Cast" not in ops  # the uint8 pixels feed the quantized graph directly
     assert exported.size_ratio >= 1.5
     assert model_info(int8.path).quantized
     assert not model_info(exported.fp32.path).quantized
@@ -193,6 +208,28 @@ def test_int8_accuracy_is_reported_and_close(exported):
     assert quant["calibration_data"] == "MNIST training images"
     assert quant["fp32_sha256"] == _sha(exported.fp32.path)
     assert quant["accuracy_drop_pt"] == pytest.approx(exported.accuracy_drop, abs=1e-3)
+
+
+def test_plain_export_is_the_float_graph_of_cnnedge_0_1(tmp_path, small_keras_model, mnist):
+    from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions
+
+    plain = _export(
+        tmp_path / "plain.onnx",
+        small_keras_model,
+        mnist,
+        int8=True,
+        graph_options=GraphOptions.none(),
+        quantization=LEGACY_QUANTIZATION,
+    )
+    for written in plain.models:
+        model = onnx.load(written.path)
+        assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        assert written.metadata.input_range == (0.0, 1.0)
+        assert written.metadata.optimizations is None
+    ops = Counter(n.op_type for n in onnx.load(plain.fp32.path).graph.node)
+    assert ops["Shape"] == 1  # tf2onnx's run-time Flatten, untouched
+    assert plain.int8.metadata.quantization["activation_type"] == "QInt8"
+    assert plain.fp32.parity.disagreements == 0
 
 
 def test_calibration_uses_a_fixed_sample_of_training_images(mnist):
@@ -281,7 +318,7 @@ def test_canonical_form_ignores_names_and_order(exported):
     assert a.SerializeToString() == b.SerializeToString()
     # Already canonical: canonicalize is idempotent on an exported graph.
     assert b.graph == original.graph
-    assert [n.name for n in b.graph.node][:2] == ["conv1/Reshape_0", "conv1/Conv_0"]
+    assert [n.name for n in b.graph.node][:3] == ["Cast_0", "conv1/Reshape_0", "conv1/Conv_0"]
 
 
 def test_canonicalize_small_graph_details():

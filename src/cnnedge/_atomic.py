@@ -1,16 +1,30 @@
-"""Atomic file writes: a reader or a crash sees the old file or the new one, never half."""
+"""Atomic file writes: a reader or a crash sees the old file or the new one, never half.
+
+The new content goes to a temporary file beside the target, is flushed to disk, then
+renamed over the target (``os.replace`` is atomic on POSIX and Windows). A process killed
+at any moment (SIGKILL included, where no clean-up code runs) therefore leaves the target
+as it was, or complete; what it can leave is its temporary file. Temporary names carry the
+writer's process id, so the next write to the same target removes the leftovers of
+writers that are gone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 # Read once: os.umask can only be read by setting it, which is not thread-safe.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+#: A leftover is removed only when its writer is gone and it has not changed for this
+#: long, so a writer in another PID namespace sharing the folder is not robbed of its file.
+STALE_AFTER_SECONDS = 60.0
 
 
 @contextlib.contextmanager
@@ -19,12 +33,15 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
 
     The temporary file lives in the same folder so the final ``os.replace`` is atomic on
     POSIX. On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``target`` is left as it was.
+    ``target`` is left as it was. Its name is ``.<target name>.<pid>.<random><suffix>``
+    (the suffix defaults to the target's, for writers that choose the format by it).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = suffix or target.suffix or ".tmp"
+    _remove_stale(target, suffix)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
+        prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent
     )
     # mkstemp creates 0600; give the final file the permissions a plain open() would.
     os.fchmod(fd, 0o666 & ~_UMASK)
@@ -35,6 +52,7 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        _fsync_folder(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -50,3 +68,56 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
 def write_text(target: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     return write_bytes(target, text.encode("utf-8"))
+
+
+def leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files of writes to ``target`` that have not finished (or never will)."""
+    target = Path(target)
+    pattern = re.compile(re.escape(f".{target.name}.") + r"\d+\.[a-z0-9_]{8}")
+    try:
+        return sorted(p for p in target.parent.iterdir() if pattern.match(p.name) and p != target)
+    except OSError:
+        return []
+
+
+def _remove_stale(target: Path, suffix: str) -> None:
+    """Remove temporary files left beside ``target`` by killed writers (best effort)."""
+    pattern = re.compile(
+        re.escape(f".{target.name}.") + r"(\d+)\.[a-z0-9_]{8}" + re.escape(suffix) + "$"
+    )
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        found = pattern.match(name)
+        if found is None or _alive(int(found.group(1))):
+            continue
+        path = target.parent / name
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime >= STALE_AFTER_SECONDS:
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another write of ours, perhaps in another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else (EPERM)
+    return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is durable across a power cut only once the folder entry is on disk.
+    # Not every filesystem (or OS) lets a folder be opened and synced: best effort.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -9,6 +9,7 @@ line), the ``CNNEDGE_MNIST`` environment variable, then Keras's own downloader (
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zipfile
 from collections.abc import Callable
@@ -58,6 +59,11 @@ class Digits:
 
 def resolve_source(source: str | os.PathLike[str] | None = None) -> Path | None:
     """The local dataset path to use, or None for Keras's downloader."""
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise DataError(
+            f"cannot use {type(source).__name__} as a dataset: pass the path of mnist.npz, a "
+            "folder of IDX files or a folder of class subfolders 0-9"
+        )
     if source is not None and str(source) != "":
         return Path(source).expanduser()
     env = os.environ.get(ENV_VAR, "").strip()
@@ -107,8 +113,32 @@ def _download_with_keras() -> Digits:
 
 
 def _load_npz(path: Path) -> Digits:
+    if not path.is_file():
+        raise DataError(
+            f"{path} is not a regular file (a device, pipe or socket). Pass --data with the "
+            "path of mnist.npz, a folder of IDX files or a folder of class subfolders 0-9."
+        )
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+    except PermissionError:
+        raise DataError(
+            f"cannot read {path}: permission denied. Make it readable by this user."
+        ) from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        # A pickle refused (allow_pickle=False) is what np.load says of any non-NumPy file.
+        raise DataError(
+            f"{path} is truncated or not an .npz archive ({_first_sentence(exc)}). "
+            "Download mnist.npz again or point --data at another copy."
+        ) from exc
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"{path} is a single NumPy array (.npy), not an .npz archive of "
+            f"{list(_NPZ_KEYS)}. Save the four arrays with numpy.savez."
+        )
+    try:
+        with loaded as archive:
             missing = [k for k in _NPZ_KEYS if k not in archive.files]
             if missing:
                 raise DataError(
@@ -120,10 +150,15 @@ def _load_npz(path: Path) -> Digits:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise DataError(
-            f"{path} is truncated or not an .npz archive ({type(exc).__name__}: {exc}). "
-            "Download mnist.npz again or point --data at another copy."
+            f"{path} is truncated or holds arrays NumPy cannot read safely "
+            f"({_first_sentence(exc)}). Download mnist.npz again or point --data at another copy."
         ) from exc
     return _checked(**arrays, source=str(path))
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).split(". ")[0].strip().rstrip(".")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
@@ -150,12 +185,15 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path} is truncated: its header is incomplete.")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) if shape else 0
+    # math.prod: Python integers do not overflow, as NumPy's would on a damaged header.
+    expected = math.prod(shape) if shape else 0
     if len(data) - header != expected:
         raise DataError(
             f"{path} is truncated or padded: its header promises {expected} bytes of data "
             f"for shape {shape}, the file holds {len(data) - header}."
         )
+    if not shape:
+        raise DataError(f"{path} holds no array (its header has 0 dimensions). Download it again.")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -189,7 +227,9 @@ def _load_class_folders(folder: Path) -> Digits:
 
 
 def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    import cv2
+    # The edge reader: bounded memory on huge files, alpha, 16 bits, EXIF, clear errors.
+    from cnnedge.edge.images import load_image, to_gray
+    from cnnedge.errors import ImageError
 
     class_dirs = [folder / str(d) for d in range(10) if (folder / str(d)).is_dir()]
     if not class_dirs:
@@ -200,12 +240,17 @@ def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     images: list[np.ndarray] = []
     labels: list[int] = []
     for class_dir in class_dirs:
-        for file in sorted(class_dir.iterdir()):
+        try:
+            files = sorted(class_dir.iterdir())
+        except OSError as exc:
+            raise DataError(f"cannot list {class_dir}: {exc.strerror or exc}.") from None
+        for file in files:
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            gray = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
-            if gray is None:
-                raise DataError(f"cannot read image {file}: it is corrupt or not an image.")
+            try:
+                gray = to_gray(load_image(file))
+            except ImageError as exc:
+                raise DataError(f"{exc} (a training image: fix or remove it)") from None
             images.append(_to_mnist_frame(gray, file))
             labels.append(int(class_dir.name))
     if not images:
@@ -241,8 +286,15 @@ def _checked(
                 f"{source}: {len(x)} {name} images but labels of shape {y.shape}; "
                 "the file is truncated or mismatched."
             )
-        if len(y) and (int(y.min()) < 0 or int(y.max()) > 9):
-            raise DataError(f"{source}: {name} labels outside 0-9.")
+        if y.dtype.kind not in "uif":
+            raise DataError(f"{source}: {name} labels are {y.dtype}, expected integers 0-9.")
+        # NaN fails both comparisons, and float labels must be whole numbers.
+        if len(y) and not (
+            np.all((y >= 0) & (y <= 9)) and (y.dtype.kind != "f" or np.all(y == np.rint(y)))
+        ):
+            raise DataError(f"{source}: {name} labels outside 0-9 (or not whole numbers).")
+    if len(x_train) == 0:
+        raise DataError(f"{source}: it holds no training images; point --data at a full copy.")
     if x_train.dtype != np.uint8 or x_test.dtype != np.uint8:
         raise DataError(f"{source}: images must be uint8 0-255, got {x_train.dtype}.")
     return Digits(

@@ -26,6 +26,8 @@ __all__ = [
     "ENGINES",
     "KERAS_MODEL",
     "MODEL_KEYS",
+    "PLAIN_FP32",
+    "PLAIN_INT8",
     "RUNTIMES",
     "TFLITE_FP32",
     "TFLITE_INT8",
@@ -38,15 +40,26 @@ __all__ = [
     "missing_modules",
 ]
 
-#: Model keys: the Keras file, the ONNX formats export writes, and the TFLite files the
-#: benchmark converts from the same Keras model.
+#: Model keys: the Keras file, the ONNX formats export writes, the same formats as cnnedge
+#: 0.1 exported them (for before/after rows), and the TFLite files the benchmark converts
+#: from the same Keras model.
 KERAS_MODEL = "keras"
+PLAIN_FP32 = "onnx-plain"
+PLAIN_INT8 = "onnx-int8-plain"
 TFLITE_FP32 = "tflite"
 TFLITE_INT8 = "tflite-int8"
 MODEL_KEYS: dict[str, str] = {
     KERAS_MODEL: "Keras model (.keras), the reference",
     FP32.name: FP32.description,
     INT8.name: INT8.description,
+    PLAIN_FP32: (
+        "ONNX fp32 as cnnedge 0.1 exported it: the plain tf2onnx graph, float input "
+        "(export_model(graph_options=GraphOptions.none()))"
+    ),
+    PLAIN_INT8: (
+        "ONNX int8 as cnnedge 0.1 exported it: the plain graph quantized QDQ S8S8, "
+        "per-channel (quantization=LEGACY_QUANTIZATION)"
+    ),
     TFLITE_FP32: "TensorFlow Lite, float32 (TFLiteConverter.from_keras_model)",
     TFLITE_INT8: (
         "TensorFlow Lite, full-integer int8 (representative dataset of MNIST training "
@@ -81,9 +94,10 @@ class Inputs:
     """A batch prepared for every engine before timing: MNIST frames and the model tensor."""
 
     #: uint8 (N, 28, 28), white digit on black, as :meth:`DigitClassifier.predict_mnist`
-    #: takes them.
+    #: takes them (and, as (N, 28, 28, 1) views, the models with uint8 input).
     frames: np.ndarray
-    #: float32 (N, 28, 28, 1) in [0, 1], the exported models' input.
+    #: float32 (N, 28, 28, 1) in [0, 1], the input of the Keras and TFLite models and of
+    #: ONNX models with float input.
     tensor: np.ndarray
 
     @classmethod
@@ -96,6 +110,11 @@ class Inputs:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def for_input(self, input_type: str) -> np.ndarray:
+        """What a model whose input is ``input_type`` (``tensor(uint8)``, ``tensor(float)``)
+        reads: a view of the same memory, so updating ``frames``/``tensor`` updates it."""
+        return self.frames[..., None] if input_type == "tensor(uint8)" else self.tensor
 
 
 class LoadedRuntime(Protocol):
@@ -180,8 +199,25 @@ def _describe_session_options(options: Any, extra: Mapping[str, Any]) -> dict[st
     return described
 
 
+def _input_type(path: Path) -> str:
+    """An ONNX file's input type as onnxruntime names it, ``tensor(uint8)`` for example."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Basic optimizations only: this session is read, never run.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return str(session.get_inputs()[0].type)
+
+
+def _input_kind(input_type: str) -> str:
+    return "uint8 pixels in" if input_type == "tensor(uint8)" else "float32 tensor in"
+
+
 class _OrtSession:
-    """``InferenceSession.run`` on the float tensor: onnxruntime without cnnedge's API."""
+    """``InferenceSession.run`` on the model's input as it is (uint8 pixels or the float
+    tensor): onnxruntime without cnnedge's API."""
 
     def __init__(self, spec: RuntimeSpec, path: Path, threads: int) -> None:
         import onnxruntime as ort
@@ -191,15 +227,17 @@ class _OrtSession:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self.input = self.session.get_inputs()[0].name
+        self.input_type = str(self.session.get_inputs()[0].type)
         self.output = self.session.get_outputs()[0].name
         self.options = {
-            "api": "onnxruntime.InferenceSession.run (float32 tensor in)",
+            "api": f"onnxruntime.InferenceSession.run ({_input_kind(self.input_type)})",
             "providers": self.session.get_providers(),
             **_describe_session_options(options, spec.options),
         }
 
     def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
-        run, feed, names = self.session.run, {self.input: inputs.tensor}, [self.output]
+        run, names = self.session.run, [self.output]
+        feed = {self.input: inputs.for_input(self.input_type)}
         return lambda: run(names, feed)[0]
 
 
@@ -319,15 +357,16 @@ class _OpenCV:
         # Defaults throughout: OpenCV 5 picks its new graph engine for ONNX files, which
         # runs on the CPU and warns when a backend or target is set.
         self.net = cv2.dnn.readNetFromONNX(str(path))
+        self.input_type = _input_type(path)
         self.options: dict[str, Any] = {
-            "api": "cv2.dnn.Net setInput/forward",
+            "api": f"cv2.dnn.Net setInput/forward ({_input_kind(self.input_type)})",
             "setNumThreads": threads,
             "engine": "readNetFromONNX defaults (CPU)",
             **dict(spec.options),
         }
 
     def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
-        net, x = self.net, inputs.tensor
+        net, x = self.net, inputs.for_input(self.input_type)
 
         def run() -> np.ndarray:
             net.setInput(x)
@@ -421,6 +460,38 @@ RUNTIMES: tuple[RuntimeSpec, ...] = (
         INT8.name,
         "int8",
         notes="the same file through InferenceSession.run alone",
+    ),
+    RuntimeSpec(
+        "cnnedge-fp32-plain",
+        "cnnedge ONNX fp32, 0.1 export",
+        "cnnedge",
+        PLAIN_FP32,
+        "fp32",
+        notes="before issue 9: DigitClassifier.predict_mnist on the plain tf2onnx graph",
+    ),
+    RuntimeSpec(
+        "cnnedge-int8-plain",
+        "cnnedge ONNX int8, 0.1 export",
+        "cnnedge",
+        PLAIN_INT8,
+        "int8",
+        notes="before issue 9: DigitClassifier.predict_mnist on the QDQ S8S8 plain graph",
+    ),
+    RuntimeSpec(
+        "ort-fp32-plain",
+        "onnxruntime fp32, 0.1 export (session.run)",
+        "onnxruntime",
+        PLAIN_FP32,
+        "fp32",
+        notes="before issue 9: the plain tf2onnx graph through InferenceSession.run",
+    ),
+    RuntimeSpec(
+        "ort-int8-plain",
+        "onnxruntime int8, 0.1 export (session.run)",
+        "onnxruntime",
+        PLAIN_INT8,
+        "int8",
+        notes="before issue 9: the QDQ S8S8 plain graph through InferenceSession.run",
     ),
     RuntimeSpec(
         "tflite-fp32",

@@ -37,6 +37,8 @@ from cnnedge.bench.runtimes import (
     ENGINES,
     KERAS_MODEL,
     MODEL_KEYS,
+    PLAIN_FP32,
+    PLAIN_INT8,
     RUNTIMES,
     TFLITE_FP32,
     TFLITE_INT8,
@@ -440,6 +442,7 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
     needs = {row.spec.model for row in rows if row.runnable}
     tf_available = missing_modules(ENGINES["keras"]) == []
     onnx_keys = {fmt.name for fmt in FORMATS}
+    plain_keys = {PLAIN_FP32, PLAIN_INT8}
     onnx_given = any(k in models for k in onnx_keys)
     model_sources: dict[str, str] = {k: "given" for k in models}
 
@@ -462,8 +465,17 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
             "macs": True,
             "tflite": bool({TFLITE_FP32, TFLITE_INT8} & needs - set(models)),
             "export": (
-                {"output": str(export_dir / "model.onnx")}
-                if config.export_missing and not onnx_given and needs & onnx_keys
+                {
+                    "output": str(export_dir / "model.onnx"),
+                    # The before/after rows' models: the same Keras model exported as
+                    # cnnedge 0.1 did.
+                    "plain_output": (
+                        str(export_dir / "plain" / "model.onnx")
+                        if needs & {PLAIN_FP32, PLAIN_INT8}
+                        else None
+                    ),
+                }
+                if config.export_missing and not onnx_given and needs & (onnx_keys | plain_keys)
                 else None
             ),
             "plan": dataclasses.asdict(plans.keras_latency),
@@ -533,6 +545,8 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
                 row.skip("converting to TFLite needs TensorFlow: pip install 'cnnedge[train]'")
             else:
                 row.skip(f"no {key} model")
+        elif key in plain_keys and "export" not in worker_errors:
+            row.skip("the 0.1 export is made only when the benchmark exports from --keras")
         else:
             why = worker_errors.get("export")
             row.skip(f"export failed: {why}" if why else f"no {key} model given")

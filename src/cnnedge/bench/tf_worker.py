@@ -173,16 +173,30 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
 
             # The benchmark reports the int8 model's accuracy and size against the targets
             # itself, so export must write it even when it misses them.
-            exported = export_model(
-                export["output"],
-                model=config["keras"],
-                int8=True,
-                data=config.get("data"),
-                parity_size=config.get("images"),
-                max_int8_drop=100.0,
-                min_int8_ratio=0.0,
-            )
-            return {m.format.name: str(m.path) for m in exported.models}
+            options = {
+                "model": config["keras"],
+                "int8": True,
+                "data": config.get("data"),
+                "parity_size": config.get("images"),
+                "max_int8_drop": 100.0,
+                "min_int8_ratio": 0.0,
+            }
+            exported = export_model(export["output"], **options)
+            paths = {m.format.name: str(m.path) for m in exported.models}
+            if export.get("plain_output"):
+                from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions
+
+                # The same model as cnnedge 0.1 exported it, for the before/after rows.
+                Path(export["plain_output"]).parent.mkdir(parents=True, exist_ok=True)
+                plain = export_model(
+                    export["plain_output"],
+                    graph_options=GraphOptions.none(),
+                    quantization=LEGACY_QUANTIZATION,
+                    **options,
+                )
+                for m in plain.models:
+                    paths[f"{m.format.name}-plain"] = str(m.path)
+            return paths
 
         _step(result, "export", do_export)
 

@@ -2,14 +2,21 @@
 
 The runner is imported inside the command, so the CLI starts without OpenCV or
 onnxruntime for other commands, and never with TensorFlow.
+
+A file that cannot be read is one line on stderr and the others go on (exit 1). What the
+image libraries print to stderr themselves (``libpng error: IDAT: CRC error``) is caught
+while a file is decoded and folded into that line instead of appearing beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
+import os
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,11 +24,15 @@ import typer
 
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
+    debug_enabled,
     handle_errors,
+    internal_error,
     model_option,
+    silence_stdout,
     threads_option,
     threshold_option,
 )
+from cnnedge.errors import CnnedgeError, ImageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,11 +80,16 @@ def predict(
         _report_failure(path, reason, as_json)
 
     failed = len(failures)
-    with _progress(len(files)) as advance:
-        for chunk_start in range(0, len(files), CHUNK):
-            chunk = files[chunk_start : chunk_start + CHUNK]
-            failed += _process(classifier, chunk, number=number, as_json=as_json)
-            advance(len(chunk))
+    try:
+        with _progress(len(files)) as advance:
+            for chunk_start in range(0, len(files), CHUNK):
+                chunk = files[chunk_start : chunk_start + CHUNK]
+                failed += _process(classifier, chunk, number=number, as_json=as_json)
+                advance(len(chunk))
+    except BrokenPipeError:
+        # The reader went away (`cnnedge predict ... | head`): stop quietly.
+        silence_stdout()
+        raise typer.Exit(1) from None
     if failed:
         raise typer.Exit(1)
 
@@ -116,34 +132,89 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as_json: bool) -> int:
+    """Read and report the files of ``chunk``; how many failed."""
     from cnnedge.edge import load_image
-    from cnnedge.errors import ImageError
 
     loaded: list[tuple[Path, np.ndarray]] = []
     failed = 0
     for path in chunk:
         try:
-            loaded.append((path, load_image(path)))
+            with _library_stderr() as chatter:
+                image = load_image(path)
         except ImageError as exc:
-            _report_failure(str(path), _reason(exc, path), as_json)
+            _report_failure(str(path), _reason(exc, path, chatter()), as_json)
             failed += 1
-    if number:
-        for path, image in loaded:
-            _report(path, classifier.read_number(image), as_json, classifier.threshold)
-    elif loaded:
-        predictions = classifier.classify_batch([image for _, image in loaded])
-        for (path, _), prediction in zip(loaded, predictions, strict=True):
-            _report(path, prediction, as_json, classifier.threshold)
+        except Exception as exc:  # a bug: this file is reported, the others are still read
+            if debug_enabled():
+                raise
+            _report_failure(str(path), internal_error(exc), as_json)
+            failed += 1
+        else:
+            loaded.append((path, image))
+    if not number and loaded:
+        try:
+            predictions = classifier.classify_batch([image for _, image in loaded])
+        except CnnedgeError:
+            raise  # a model error concerns every file: one line and exit 2
+        except Exception:
+            if debug_enabled():
+                raise
+            # A bug triggered by one of the pictures: read them one by one to name it.
+        else:
+            for (path, _), prediction in zip(loaded, predictions, strict=True):
+                _report(path, prediction, as_json, classifier.threshold)
+            return failed
+    read = classifier.read_number if number else classifier.classify
+    for path, image in loaded:
+        try:
+            result = read(image)
+        except CnnedgeError:
+            raise
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            _report_failure(str(path), internal_error(exc), as_json)
+            failed += 1
+        else:
+            _report(path, result, as_json, classifier.threshold)
     return failed
 
 
-def _reason(exc: Exception, path: Path) -> str:
+def _reason(exc: Exception, path: Path, chatter: str = "") -> str:
     # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
     message = str(exc)
     for prefix in (f"cannot read {path}: ", f"cannot decode {path}: "):
         if message.startswith(prefix):
-            return message[len(prefix) :]
-    return message
+            message = message[len(prefix) :]
+            break
+    return f"{message} ({chatter})" if chatter else message
+
+
+@contextlib.contextmanager
+def _library_stderr() -> Iterator[Callable[[], str]]:
+    """Catch what C libraries print on file descriptor 2 (libpng, libjpeg, OpenCV's log).
+
+    Yields a function giving the first line caught, once the block is over. With
+    ``--debug`` nothing is caught.
+    """
+    caught = ""
+    if debug_enabled():
+        yield lambda: caught
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield lambda: caught
+            finally:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                lines = sink.read(4096).decode("utf-8", "replace").strip().splitlines()
+                caught = lines[0].strip() if lines else ""
+    finally:
+        os.close(saved)
 
 
 def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: float) -> None:

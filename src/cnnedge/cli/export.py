@@ -45,7 +45,7 @@ def export(
         False,
         "--int8/--no-int8",
         help=f"Also write an int8 model beside OUTPUT (model.onnx -> model{INT8.suffix}): "
-        "static QDQ quantization with per-channel weights.",
+        "static QDQ quantization, uint8 activations and per-channel int8 weights.",
     ),
     calibration_size: int = typer.Option(
         DEFAULT_CALIBRATION_SIZE,
@@ -61,10 +61,17 @@ def export(
         help="Compare Keras and ONNX on the first N test images. Default: all 10,000.",
         show_default=False,
     ),
+    plain: bool = typer.Option(
+        False,
+        "--plain",
+        help="Write the plain tf2onnx graph as cnnedge 0.1 did: float input in [0, 1], no "
+        "speed rewrites, int8 quantized S8S8. Default: uint8 pixel input and the rewrites "
+        "that make onnxruntime faster (same results).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Convert a trained Keras model to ONNX, check it against Keras, optionally quantize."""
-    from cnnedge.export import export_model
+    from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions, export_model
 
     progress = None if as_json else (lambda message: typer.echo(f"… {message}", err=True))
     result = export_model(
@@ -75,6 +82,8 @@ def export(
         calibration_size=calibration_size,
         parity_size=parity_size,
         data=data,
+        graph_options=GraphOptions.none() if plain else None,
+        quantization=LEGACY_QUANTIZATION if plain else None,
         progress=progress,
     )
     if as_json:
@@ -86,6 +95,9 @@ def export(
         f"wrote {fp32.path} ({_size(fp32.size_bytes)}, opset {result.opset}) "
         f"from {result.source.path}"
     )
+    rewrites = ", ".join(fp32.metadata.optimizations or ()) or "none (--plain)"
+    pixels = "uint8 pixels 0-255" if fp32.metadata.input_range[1] > 1 else "float in [0, 1]"
+    typer.echo(f"  input {pixels}; graph rewrites: {rewrites}")
     typer.echo(f"  fp32 vs Keras on {fp32.parity.images} test images: {fp32.parity.describe()}")
     keras_acc, fp32_acc = _pct(fp32.parity.reference_accuracy), _pct(fp32.parity.accuracy)
     typer.echo(f"  accuracy: Keras {keras_acc}, fp32 {fp32_acc}")

@@ -37,6 +37,10 @@ class ModelMetadata:
     test_accuracy: float | None = None
     quantization: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
+    #: The export-time graph rewrites applied (``cnnedge.export.optimize``), None for none.
+    #: Informative only: a uint8 input and its 0-255 ``input_range`` already tell a runner
+    #: how to feed the model.
+    optimizations: tuple[str, ...] | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_props(self) -> dict[str, str]:
@@ -67,7 +71,7 @@ class ModelMetadata:
                 value = json.loads(raw)
             except json.JSONDecodeError:
                 continue
-            if key in ("labels", "input_range") and isinstance(value, list):
+            if key in ("labels", "input_range", "optimizations") and isinstance(value, list):
                 value = tuple(value)
             kwargs[key] = value
         extra = {k: v for k, v in props.items() if not k.startswith(PREFIX)}

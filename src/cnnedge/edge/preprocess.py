@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cnnedge.edge.images import describe
+from cnnedge.errors import ImageError
+
 __all__ = [
     "Blob",
     "Box",
@@ -196,6 +199,8 @@ def frame_from_mask(mask: np.ndarray) -> np.ndarray:
     Fit the ink's bounding box into 20x20 keeping the aspect ratio, anti-aliased by area
     resampling, then shift it so its centre of mass is at the centre of the 28x28 frame.
     """
+    if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+        raise ImageError(f"frame_from_mask needs a 2-D ink mask, got {describe(mask)}")
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return np.zeros((28, 28), np.uint8)
@@ -222,6 +227,18 @@ def frame_from_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
+    # O(1) checks: these functions take load_image's output, and anything else would fail
+    # deep inside OpenCV with a message about its internals.
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3))
+        or image.size == 0
+    ):
+        raise ImageError(
+            f"cannot preprocess {describe(image)}: it needs a non-empty uint8 (H, W) gray or "
+            "(H, W, 3) BGR image; pass the picture through cnnedge.edge.load_image first"
+        )
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         get_format,
         int8_path,
     )
+    from cnnedge.export.optimize import GraphOptions
     from cnnedge.export.parity import FP32_TOLERANCE, ParityReport, compare
     from cnnedge.export.pipeline import (
         INT8_MAX_ACCURACY_DROP,
@@ -45,7 +46,12 @@ if TYPE_CHECKING:
         ExportResult,
         export_model,
     )
-    from cnnedge.export.quantize import QuantizationSettings, calibration_images, quantize_int8
+    from cnnedge.export.quantize import (
+        LEGACY_QUANTIZATION,
+        QuantizationSettings,
+        calibration_images,
+        quantize_int8,
+    )
     from cnnedge.export.source import SourceModel
 
 _WHERE = {
@@ -68,6 +74,7 @@ _WHERE = {
         "get_format",
         "int8_path",
     ),
+    "optimize": ("GraphOptions",),
     "parity": ("FP32_TOLERANCE", "ParityReport", "compare"),
     "pipeline": (
         "INT8_MAX_ACCURACY_DROP",
@@ -76,7 +83,12 @@ _WHERE = {
         "ExportedModel",
         "export_model",
     ),
-    "quantize": ("QuantizationSettings", "calibration_images", "quantize_int8"),
+    "quantize": (
+        "LEGACY_QUANTIZATION",
+        "QuantizationSettings",
+        "calibration_images",
+        "quantize_int8",
+    ),
     "source": ("SourceModel",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
@@ -91,12 +103,14 @@ __all__ = [
     "INT8",
     "INT8_MAX_ACCURACY_DROP",
     "INT8_MIN_SIZE_RATIO",
+    "LEGACY_QUANTIZATION",
     "MAX_OPSET",
     "MIN_OPSET",
     "OUTPUT_NAME",
     "ExportFormat",
     "ExportResult",
     "ExportedModel",
+    "GraphOptions",
     "ParityReport",
     "QuantizationSettings",
     "SourceModel",

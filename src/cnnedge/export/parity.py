@@ -16,6 +16,7 @@ __all__ = [
     "FP32_TOLERANCE",
     "ParityReport",
     "compare",
+    "onnx_input",
     "predict_keras",
     "predict_onnx",
     "require_parity",
@@ -79,14 +80,24 @@ def predict_keras(model: keras.Model, x: np.ndarray, *, batch_size: int = _BATCH
     return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
 
 
-def predict_onnx(model: bytes, x: np.ndarray, *, batch_size: int = _BATCH) -> np.ndarray:
-    """The ONNX model's first output for float input ``x``, run with onnxruntime on CPU."""
+def onnx_input(images: np.ndarray, input_type: str) -> np.ndarray:
+    """uint8 (N, 28, 28) images as an exported model takes them: the pixels themselves,
+    (N, 28, 28, 1), for a uint8 input (``tensor(uint8)``); else float in [0, 1]."""
+    if input_type == "tensor(uint8)":
+        return np.ascontiguousarray(images, dtype=np.uint8)[..., None]
+    return to_model_input(images)
+
+
+def predict_onnx(model: bytes, images: np.ndarray, *, batch_size: int = _BATCH) -> np.ndarray:
+    """The ONNX model's first output for uint8 (N, 28, 28) images, fed as the model takes
+    them (:func:`onnx_input`), run with onnxruntime on CPU."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    (value,) = session.get_inputs()
     outputs = [
-        session.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
+        session.run(None, {value.name: onnx_input(images[i : i + batch_size], value.type)})[0]
+        for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
 

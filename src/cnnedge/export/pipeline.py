@@ -8,6 +8,7 @@ truncated model, and an existing file is replaced only by a complete, checked on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shlex
@@ -22,8 +23,21 @@ from cnnedge import __version__
 from cnnedge._atomic import atomic_path
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ExportError, ModelError
-from cnnedge.export.convert import DEFAULT_OPSET, check_onnx, check_opset, keras_to_onnx
+from cnnedge.export.convert import (
+    DEFAULT_OPSET,
+    canonicalize,
+    check_onnx,
+    check_opset,
+    keras_to_onnx,
+)
 from cnnedge.export.formats import FP32, INT8, ExportFormat
+from cnnedge.export.optimize import (
+    GraphOptions,
+    feed_uint8_directly,
+    int8_source,
+    optimize_fp32,
+    uint8_input_name,
+)
 from cnnedge.export.parity import (
     FP32_TOLERANCE,
     ParityReport,
@@ -149,13 +163,19 @@ def export_model(
     tolerance: float = FP32_TOLERANCE,
     max_int8_drop: float = INT8_MAX_ACCURACY_DROP,
     min_int8_ratio: float = INT8_MIN_SIZE_RATIO,
+    graph_options: GraphOptions | None = None,
+    quantization: QuantizationSettings | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export a Keras digit model to ``output`` (ONNX fp32) and, with ``int8``, beside it.
 
     ``model`` is the ``.keras`` file (default: the newest under ``runs_dir``); ``data`` the
     MNIST source (a path for :func:`cnnedge.data.load_mnist`, or loaded ``Digits``).
-    Parity runs on the first ``parity_size`` test images (default: all). Raises
+    Parity runs on the first ``parity_size`` test images (default: all).
+    ``graph_options`` chooses the speed rewrites (default: all, see
+    :mod:`cnnedge.export.optimize`; ``GraphOptions.none()`` writes the plain tf2onnx graph
+    with float input) and ``quantization`` the int8 settings (its calibration size is
+    ``calibration_size``). Raises
     :class:`ModelError` for a bad input model, :class:`DataError` for missing data,
     :class:`ParityError` when the fp32 model disagrees with Keras, and :class:`ExportError`
     when conversion fails or the int8 model misses its accuracy or size target.
@@ -165,7 +185,11 @@ def export_model(
     check_opset(opset)
     if parity_size is not None and parity_size < 1:
         raise ExportError(f"--parity-size must be at least 1, got {parity_size}.")
-    settings = QuantizationSettings(calibration_size=calibration_size)
+    options = graph_options if graph_options is not None else GraphOptions()
+    settings = dataclasses.replace(
+        quantization if quantization is not None else QuantizationSettings(),
+        calibration_size=calibration_size,
+    )
     if int8 and calibration_size < 1:
         raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}.")
 
@@ -177,20 +201,28 @@ def export_model(
     keras_model = load_keras_model(source_path)
     source = describe_source(source_path)
     digits = _load_digits(data)
-    x_test = to_model_input(digits.x_test[:parity_size])
+    # Keras reads floats in [0, 1]; the ONNX models read these same images, as uint8 pixels
+    # when their input is uint8.
+    images = digits.x_test[:parity_size]
+    x_test = to_model_input(images)
     y_test = digits.y_test[:parity_size]
 
     say(f"converting with tf2onnx (opset {opset})")
-    graph = keras_to_onnx(keras_model, opset=opset)
+    converted = keras_to_onnx(keras_model, opset=opset)
+    scopes = [layer.name for layer in keras_model.layers]
+    graph, rewrites = build_fp32(converted, options, scopes=scopes)
     graph_bytes = graph.SerializeToString()
     check_onnx(graph_bytes, what="the converted fp32 model")
 
     say(f"comparing Keras and ONNX on {len(x_test)} test images")
     reference = predict_keras(keras_model, x_test)
-    fp32_parity = compare(reference, predict_onnx(graph_bytes, x_test), y_test)
+    fp32_parity = compare(reference, predict_onnx(graph_bytes, images), y_test)
     require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
 
+    pixels = uint8_input_name(graph) is not None
     base = ModelMetadata(
+        # uint8 models take the pixels 0-255 and scale them inside.
+        input_range=(0.0, 255.0) if pixels else (0.0, 1.0),
         output=_output_kind(reference),
         cnnedge_version=__version__,
         source_sha256=source.sha256,
@@ -201,7 +233,11 @@ def export_model(
             else (fp32_parity.accuracy if len(x_test) == len(digits.x_test) else None)
         ),
     )
-    fp32_meta = _replace(base, parity=_parity_dict(fp32_parity, tolerance=tolerance))
+    fp32_meta = _replace(
+        base,
+        parity=_parity_dict(fp32_parity, tolerance=tolerance),
+        optimizations=tuple(rewrites) or None,
+    )
     fp32_bytes = _with_metadata(graph, fp32_meta, tools=_tools())
     check_onnx(fp32_bytes, what="the fp32 model")
     files = [_Prepared(FP32, output, fp32_bytes, fp32_parity, fp32_meta)]
@@ -211,13 +247,15 @@ def export_model(
         calibration = calibration_images(
             digits.x_train, calibration_size, seed=settings.calibration_seed
         )
-        int8_graph = _canonical_int8(quantize_int8(graph_bytes, calibration, settings=settings))
+        int8_graph, int8_rewrites = build_int8(
+            converted, options, settings, calibration, scopes=scopes
+        )
         prepared = _prepare_int8(
             int8_graph,
             files[0],
-            base=base,
+            base=_replace(base, optimizations=tuple(int8_rewrites) or None),
             settings=settings,
-            x_test=x_test,
+            images=images,
             y_test=y_test,
             reference=reference,
             full_test_set=len(x_test) == len(digits.x_test),
@@ -253,6 +291,41 @@ def export_model(
     )
 
 
+def build_fp32(
+    converted: onnx.ModelProto, options: GraphOptions, *, scopes: list[str]
+) -> tuple[onnx.ModelProto, list[str]]:
+    """The fp32 model's graph from tf2onnx's (canonical again after any rewrite) and the
+    rewrites applied. ``scopes`` are the Keras layer names, for node names."""
+    graph, rewrites = optimize_fp32(converted, options)
+    if rewrites:
+        graph = canonicalize(graph, scopes=scopes, graph_name=converted.graph.name)
+    return graph, rewrites
+
+
+def build_int8(
+    converted: onnx.ModelProto,
+    options: GraphOptions,
+    settings: QuantizationSettings,
+    calibration: np.ndarray,
+    *,
+    scopes: list[str],
+) -> tuple[onnx.ModelProto, list[str]]:
+    """The int8 model's graph from tf2onnx's: rewritten for int8, quantized with
+    ``settings`` on the uint8 ``calibration`` images, canonical; and the rewrites applied."""
+    source, rewrites = int8_source(converted, options)
+    if rewrites:
+        source = canonicalize(source, scopes=scopes, graph_name=converted.graph.name)
+    graph = _canonical_int8(
+        quantize_int8(source.SerializeToString(), calibration, settings=settings)
+    )
+    if options.direct_int8_input:
+        graph, direct = feed_uint8_directly(graph)
+        if direct:
+            graph = _canonical_int8(graph.SerializeToString())
+            rewrites.append("feed_uint8_directly")
+    return graph, rewrites
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A model checked and described, waiting to be written."""
@@ -270,14 +343,14 @@ def _prepare_int8(
     *,
     base: ModelMetadata,
     settings: QuantizationSettings,
-    x_test: np.ndarray,
+    images: np.ndarray,
     y_test: np.ndarray,
     reference: np.ndarray,
     full_test_set: bool,
 ) -> _Prepared:
     graph_bytes = graph.SerializeToString()
     check_onnx(graph_bytes, what="the int8 model")
-    parity = compare(reference, predict_onnx(graph_bytes, x_test), y_test)
+    parity = compare(reference, predict_onnx(graph_bytes, images), y_test)
     quantization = settings.to_dict() | {
         "fp32_sha256": hashlib.sha256(fp32.payload).hexdigest(),
         "fp32_accuracy": _round(fp32.parity.accuracy),
@@ -352,8 +425,6 @@ def _parity_dict(report: ParityReport, *, tolerance: float | None) -> dict[str, 
 
 
 def _replace(meta: ModelMetadata, **changes: Any) -> ModelMetadata:
-    import dataclasses
-
     return dataclasses.replace(meta, **changes)
 
 

@@ -2,6 +2,14 @@
 
 Calibration reads MNIST *training* images only: calibrating on test images would let the
 test set tune the model and flatter the int8 accuracy that export reports.
+
+Activations are uint8 and weights int8 (U8S8), per-channel and symmetric: onnxruntime's
+fastest int8 convolution on x86 with VNNI and on ARM64 (its dot-product kernels take either
+signedness), and the one where the uint8 pixels of a uint8-input model are already the
+first convolution's quantized input (scale 1, zero point 0) with nothing to convert.
+``speed-levers.md`` in ``benchmarks/results`` has the measurements. (On x86 without VNNI,
+AVX2 only, onnxruntime's U8S8 kernels can saturate; export's accuracy check runs on the
+exporting machine.)
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from cnnedge.export.parity import to_model_input
 __all__ = [
     "CALIBRATION_SEED",
     "DEFAULT_CALIBRATION_SIZE",
+    "LEGACY_QUANTIZATION",
     "CalibrationReader",
     "QuantizationSettings",
     "calibration_images",
@@ -40,7 +49,7 @@ class QuantizationSettings:
     calibrate_method: str = "MinMax"
     quant_format: str = "QDQ"
     per_channel: bool = True
-    activation_type: str = "QInt8"
+    activation_type: str = "QUInt8"
     weight_type: str = "QInt8"
     #: Softmax stays float so probabilities keep their resolution for confidence thresholds;
     #: it costs nothing in size (no weights).
@@ -71,17 +80,22 @@ def calibration_images(
     return x_train[picked]
 
 
+#: The settings cnnedge 0.1 quantized with (S8S8), for comparisons with the current ones.
+LEGACY_QUANTIZATION = QuantizationSettings(activation_type="QInt8")
+
+
 class CalibrationReader:
-    """Feeds uint8 (N, 28, 28) digit images to the calibrator in batches, scaled like the
-    model input.
+    """Feeds uint8 (N, 28, 28) digit images to the calibrator in batches, as the model takes
+    them: scaled to float in [0, 1], or as uint8 (N, 28, 28, 1) pixels when ``uint8``.
 
     It satisfies ``onnxruntime.quantization.CalibrationDataReader`` by its ``get_next``
     method (the ABC's subclass hook), so importing it needs no onnx.
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int = 100) -> None:
+    def __init__(self, images: np.ndarray, batch_size: int = 100, *, uint8: bool = False) -> None:
         self.images = images
         self.batch_size = batch_size
+        self.uint8 = uint8
         self.position = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -89,6 +103,8 @@ class CalibrationReader:
             return None
         batch = self.images[self.position : self.position + self.batch_size]
         self.position += self.batch_size
+        if self.uint8:
+            return {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.uint8)[..., None]}
         return {INPUT_NAME: to_model_input(batch)}
 
     def rewind(self) -> None:
@@ -113,7 +129,9 @@ def quantize_int8(
     """Quantize an fp32 model (serialized) to int8; returns the serialized int8 model.
 
     ``images`` are the uint8 calibration images (N, 28, 28), for example from
-    :func:`calibration_images`. Raises :class:`ExportError` when onnxruntime fails.
+    :func:`calibration_images`. A model with uint8 input gets its pixels' range pinned to
+    0-255 (scale 1, zero point 0 with uint8 activations), so the quantized input is the
+    pixels themselves. Raises :class:`ExportError` when onnxruntime fails.
     """
     settings = settings or QuantizationSettings()
     onnx = require("onnx", extra="train", purpose="int8 quantization")
@@ -132,16 +150,20 @@ def quantize_int8(
             quant_pre_process(fp32_path, pre_path, skip_symbolic_shape=True)
             pre = onnx.load(pre_path)
             excluded = [n.name for n in pre.graph.node if n.op_type in settings.excluded_op_types]
+            uint8 = pre.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+            pixels = {"rmin": np.float32(0.0), "rmax": np.float32(255.0)}
+            overrides = {name: [dict(pixels)] for name in _pixel_tensors(pre)} if uint8 else {}
             quantization.quantize_static(
                 pre_path,
                 int8_path,
-                CalibrationReader(images, settings.batch_size),
+                CalibrationReader(images, settings.batch_size, uint8=uint8),
                 quant_format=getattr(quantization.QuantFormat, settings.quant_format),
                 per_channel=settings.per_channel,
                 activation_type=getattr(quantization.QuantType, settings.activation_type),
                 weight_type=getattr(quantization.QuantType, settings.weight_type),
                 calibrate_method=getattr(quantization.CalibrationMethod, settings.calibrate_method),
                 nodes_to_exclude=excluded,
+                extra_options={"TensorQuantOverrides": overrides} if overrides else None,
             )
         except ExportError:
             raise
@@ -151,3 +173,25 @@ def quantize_int8(
                 "--int8, or report the model that fails."
             ) from exc
         return int8_path.read_bytes()
+
+
+def _pixel_tensors(model: Any) -> list[str]:
+    """The tensors that carry the uint8 input's pixel values as floats: the Cast's output
+    and what reshapes and transposes make of it, up to the first computing node."""
+    from cnnedge.export.optimize import MOVES
+
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    found: list[str] = []
+    users = consumers.get(model.graph.input[0].name, [])
+    if len(users) != 1 or users[0].op_type != "Cast":
+        return found
+    tensor = users[0].output[0]
+    while True:
+        found.append(tensor)
+        users = consumers.get(tensor, [])
+        if len(users) != 1 or users[0].op_type not in MOVES:
+            return found
+        tensor = users[0].output[0]
