@@ -738,7 +738,12 @@ class _BoundRun:
                 shape, pointer = self.output.shape, self.output.ctypes.data
                 self.binding.bind_output(self.output_name, "cpu", 0, np.float32, shape, pointer)
             np.copyto(self.input, feed)
-            self.session.run_with_iobinding(self.binding)
+            try:
+                self.session.run_with_iobinding(self.binding)
+            except Exception:  # noqa: BLE001 - onnxruntime's own types, e.g. a shape mismatch
+                # The bound buffer holds one (1, classes) row; a model that gives anything
+                # else is run by session.run, which explains the failure in the model's terms.
+                return None
             return self.output.copy()
         finally:
             self.lock.release()
