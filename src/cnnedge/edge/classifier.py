@@ -12,7 +12,6 @@ import math
 import mmap
 import numbers
 import os
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,23 +362,10 @@ class DigitClassifier:
             return np.concatenate(outs)[: len(frames)]
         return self._run_raw(frames)
 
-    def _run_bound(self, feed: np.ndarray) -> np.ndarray | None:
-        """A batch of one through buffers bound once (:class:`_BoundRun`); None when the
-        model cannot take them or they are busy (then ``session.run``)."""
-        try:
-            bound = self._bound
-        except AttributeError:
-            bound = self._bound = _BoundRun.for_session(
-                self._session, self._input.name, self._output_name, len(self.labels)
-            )
-        return None if bound is None else bound(feed)
-
     def _run_raw(self, frames: np.ndarray) -> np.ndarray:
         feed = self._feed(frames)
         try:
-            raw = self._run_bound(feed) if len(feed) == 1 else None
-            if raw is None:
-                (raw,) = self._session.run([self._output_name], {self._input.name: feed})
+            (raw,) = self._session.run([self._output_name], {self._input.name: feed})
         except Exception as exc:  # onnxruntime raises its own unrelated exception types
             raise ModelError(
                 f"{self.name} failed to run on a batch of {feed.shape} {feed.dtype}: "
@@ -696,57 +682,6 @@ def _pick_output(session: ort.InferenceSession) -> str:
         if preferred in names:
             return preferred
     return names[0]
-
-
-class _BoundRun:
-    """Batch-1 runs through input and output buffers bound to the session once (IOBinding):
-    3-4% faster than ``session.run``, which wraps its input and allocates its output on
-    every call (``benchmarks/results/speed-levers.md``). One thread at a time: a call that
-    finds the buffers busy returns None, and the caller uses ``session.run``."""
-
-    def __init__(self, session: ort.InferenceSession, input_name: str, output: str, classes: int):
-        self.session, self.input_name, self.output_name = session, input_name, output
-        self.lock = threading.Lock()
-        self.input: np.ndarray | None = None
-        self.output = np.empty((1, classes), np.float32)
-        self.binding = session.io_binding()
-
-    @classmethod
-    def for_session(
-        cls, session: ort.InferenceSession, input_name: str, output: str, classes: int
-    ) -> _BoundRun | None:
-        """None unless the output is float32 (batch, classes): what the buffer holds."""
-        arg = next((o for o in session.get_outputs() if o.name == output), None)
-        if arg is None or arg.type != "tensor(float)" or len(arg.shape) != 2:
-            return None
-        batch, width = arg.shape
-        if width != classes or (isinstance(batch, int) and batch != 1):
-            return None
-        return cls(session, input_name, output, classes)
-
-    def __call__(self, feed: np.ndarray) -> np.ndarray | None:
-        if not self.lock.acquire(blocking=False):
-            return None
-        try:
-            if (
-                self.input is None
-                or self.input.shape != feed.shape
-                or self.input.dtype != feed.dtype
-            ):
-                self.input = np.empty(feed.shape, feed.dtype)
-                self.binding.bind_cpu_input(self.input_name, self.input)
-                shape, pointer = self.output.shape, self.output.ctypes.data
-                self.binding.bind_output(self.output_name, "cpu", 0, np.float32, shape, pointer)
-            np.copyto(self.input, feed)
-            try:
-                self.session.run_with_iobinding(self.binding)
-            except Exception:  # noqa: BLE001 - onnxruntime's own types, e.g. a shape mismatch
-                # The bound buffer holds one (1, classes) row; a model that gives anything
-                # else is run by session.run, which explains the failure in the model's terms.
-                return None
-            return self.output.copy()
-        finally:
-            self.lock.release()
 
 
 def _all_finite(scores: np.ndarray) -> bool:

@@ -61,14 +61,17 @@ class ExportFormat:
 
 FP32 = ExportFormat(
     name="onnx",
-    description="ONNX, float32 weights and activations",
+    description="ONNX, float32 weights and activations, uint8 pixel input",
     suffix=".onnx",
     flag=None,
     quantized=False,
 )
 INT8 = ExportFormat(
     name="onnx-int8",
-    description="ONNX, int8 static quantization (QDQ, per-channel weights)",
+    description=(
+        "ONNX, int8 static quantization (QDQ, uint8 activations, per-channel int8 weights), "
+        "uint8 pixel input"
+    ),
     suffix=".int8.onnx",
     flag="--int8",
     quantized=True,

@@ -20,11 +20,12 @@ in ``benchmarks/results/speed-levers.md``.
   :func:`feed_uint8_directly`.
 * ``space_to_depth`` (int8 only): the first convolution (one input channel, k x k, stride 1,
   "same" padding), its ReLU and the 2x2 max pooling after it become a space-to-depth
-  rearrangement (2x2 pixel blocks as 4 channels), a ceil(k/2)-ish convolution with 4K output
-  channels (one group of K per position in the 2x2 block; the extra weights are zeros) and a
-  2x2 max pooling over those 4 positions. The same products are summed (plus exact zeros)
-  and the same maxima taken, so it is exact; onnxruntime's int8 convolution runs it about
-  three times faster, since it reads 4 channels per pointer instead of 1.
+  rearrangement (2x2 pixel blocks as 4 channels), a smaller convolution (3x3 for the 5x5
+  kernel) with 4K output channels (one group of K per position in the 2x2 block; the extra
+  weights are zeros) and a 2x2 max pooling over those 4 positions. The same products are
+  summed (plus exact zeros) and the same maxima taken, so it is exact; onnxruntime's int8
+  convolution runs it about three times faster, since it reads 4 channels per pointer
+  instead of 1.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def uint8_input_name(model: onnx.ModelProto) -> str | None:
     """The graph input's name when it is uint8 (a model :func:`optimize_fp32` rewrote)."""
     import onnx
 
+    if len(model.graph.input) != 1:
+        return None
     (value,) = model.graph.input
     return value.name if value.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else None
 
