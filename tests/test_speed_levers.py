@@ -246,14 +246,54 @@ def test_runner_feeds_uint8_models_the_frames_as_they_are(tmp_path, images, monk
     assert feed.shape == (len(frames), 28, 28, 1)
     assert np.shares_memory(feed, frames)  # no conversion, no copy
     np.testing.assert_allclose(classifier.predict_mnist(frames), _run(plain, frames), atol=1e-6)
-    # NaN is caught at batch 1 (checked in Python) and in larger batches (checked by numpy).
+    # One frame at a time goes through buffers bound once (IOBinding), with the same results.
+    ones = np.concatenate([classifier.predict_mnist(f[None]) for f in frames[:8]])
+    assert classifier._one is not None
+    np.testing.assert_array_equal(ones, classifier.predict_mnist(frames[:8]))
+    # NaN is caught on both paths: the bound one hands over to session.run, which reports.
     from cnnedge.errors import ModelError
 
+    monkeypatch.setattr(
+        classifier._session, "run_with_iobinding", lambda _b: classifier._one.output.fill(np.nan)
+    )
     for n in (1, len(frames)):
         nan = np.full((n, 10), np.nan, np.float32)
         monkeypatch.setattr(classifier._session, "run", lambda *a, nan=nan, **k: [nan])
         with pytest.raises(ModelError, match="NaN"):
             classifier.predict_mnist(frames[:n])
+
+
+def test_bound_buffers_are_safe_across_threads(images):
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain = _cnn()
+    fast, _ = optimize_fp32(plain, GraphOptions())
+    meta = ModelMetadata(input_range=(0.0, 255.0))
+    for key, value in meta.to_props().items():
+        fast.metadata_props.add(key=key, value=value)
+    classifier = DigitClassifier(fast.SerializeToString())
+    frames = np.ascontiguousarray(images[:16])
+    want = classifier.predict_mnist(frames)
+
+    def one_by_one(offset: int) -> np.ndarray:
+        order = [(offset + k) % len(frames) for k in range(len(frames))]
+        got = np.empty_like(want)
+        for _ in range(20):
+            for k in order:
+                got[k] = classifier.predict_mnist(frames[k : k + 1])[0]
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(one_by_one, range(4)):
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    assert classifier._one is not None
+
+
+def test_models_the_bound_path_does_not_fit_use_session_run(tmp_path, images):
+    # Float input (the plain graph): the general path, fed floats.
+    plain = DigitClassifier(_cnn().SerializeToString())
+    plain.predict_mnist(images[:1])
+    assert plain._one is None
 
 
 def test_old_metadata_without_optimizations_still_parses():

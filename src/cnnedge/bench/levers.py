@@ -288,36 +288,6 @@ def _iobinding(session: Any, frames: Any) -> Callable[[], object]:
     return lambda: (run(binding), out)[1]
 
 
-def _runner_bound(path: str, frames: Any) -> Callable[[], object]:
-    """DigitClassifier.predict_mnist with its session.run replaced, at batch 1, by an
-    IOBinding (input and output buffers bound once; the frame copied in, the scores copied
-    out; a real runner would add a lock for threads): a prototype, measured, not kept."""
-    import numpy as np
-
-    from cnnedge.edge import DigitClassifier
-    from cnnedge.edge.classifier import _all_finite
-
-    class Bound(DigitClassifier):
-        def _run_raw(self, frames: Any) -> Any:
-            if len(frames) != 1:
-                return super()._run_raw(frames)
-            np.copyto(self.buffer, self._feed(frames))
-            self._session.run_with_iobinding(self.binding)
-            scores = self.scores.copy()
-            if not _all_finite(scores):
-                raise ValueError("NaN")
-            return scores
-
-    classifier = Bound(path, threads=1)
-    classifier.buffer = np.empty((1, 28, 28, 1), classifier._dtype)
-    classifier.scores = np.empty((1, 10), np.float32)
-    binding = classifier.binding = classifier._session.io_binding()
-    binding.bind_cpu_input(classifier._input.name, classifier.buffer)
-    shape, pointer = classifier.scores.shape, classifier.scores.ctypes.data
-    binding.bind_output(classifier._output_name, "cpu", 0, np.float32, shape, pointer)
-    return lambda: classifier.predict_mnist(frames)
-
-
 def _post_before(classifier: Any) -> Callable[[Any, int], Any]:
     """The runner's output handling before issue 9's changes: float64 round trip, numpy's
     isfinite on every batch."""
@@ -489,11 +459,13 @@ def run_levers(
             say(f"timing: runner, {precision}")
             plain = DigitClassifier(path[plain_key], threads=1)
             fast = DigitClassifier(path[new_key], threads=1)
+            unbound = DigitClassifier(path[new_key], threads=1)
+            unbound._one = None  # no bound batch-1 path: the general one, session.run
             calls = {
                 "before": _runner_before(plain, frames),
                 "plain-now": lambda c=plain: c.predict_mnist(frames),
+                "now-unbound": lambda c=unbound: c.predict_mnist(frames),
                 "now": lambda c=fast: c.predict_mnist(frames),
-                "now-bound": _runner_bound(path[new_key], frames),
                 "bare-plain": _bare(plain._session, frames),
                 "bare-now": _bare(fast._session, frames),
             }
@@ -501,8 +473,8 @@ def run_levers(
                 "before": "before: 0.1 export, runner before issue 9 (float conversion, float64 "
                 "round trip, numpy isfinite, concatenate)",
                 "plain-now": "0.1 export, runner now (runner levers only)",
-                "now": "shipped export, runner now (uint8 frames in as they are)",
-                "now-bound": "alternative: the same with a batch-1 IOBinding (not kept)",
+                "now-unbound": "shipped export, runner now, general path (session.run)",
+                "now": "shipped export, runner now (batch 1: frame copied into IOBinding buffers)",
                 "bare-plain": "bare session.run, 0.1 export",
                 "bare-now": "bare session.run, shipped export",
             }
