@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import socket
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from webcam_clips import make_seven_clip
 
 from cnnedge.cli import app
 from cnnedge.edge import DigitClassifier
@@ -39,20 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_digits.onnx"
 LOOP_FPS = 25.0
 runner = CliRunner()
-
-
-def make_clip(path: Path, mnist, *, digit_frames: int) -> int:
-    """A clip of blank paper, the MNIST test set's first image (a 7), blank paper; frames."""
-    spec = importlib.util.spec_from_file_location(
-        "make_webcam_video", ROOT / "scripts" / "make_webcam_video.py"
-    )
-    video = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_webcam_video", video)
-    spec.loader.exec_module(video)
-    assert int(mnist.y_test[0]) == 7
-    seven = video.mnist_segments([(7, mnist.x_test[0])], frames_per_digit=digit_frames)[1]
-    segments = [video.Segment(None, 6), seven, video.Segment(None, 6)]
-    return video.write_video(path, video.render(segments, scene="sheet", seed=0), fps=15)
 
 
 class _Replayed:
@@ -81,7 +67,7 @@ class _Replayed:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, mnist) -> Path:
     path = tmp_path_factory.mktemp("serve") / "seven.mp4"
-    make_clip(path, mnist, digit_frames=30)
+    make_seven_clip(path, mnist, digit_frames=30)
     return path
 
 
@@ -416,7 +402,7 @@ def test_loopback_is_the_default_and_other_hosts_warn(clip) -> None:
 def test_cli_serves_a_video_file_alongside_json_lines(tmp_path, mnist) -> None:
     """The command as a user runs it, without a display: JSON on stdout, the view on HTTP."""
     clip = tmp_path / "short.mp4"
-    frames = make_clip(clip, mnist, digit_frames=24)
+    frames = make_seven_clip(clip, mnist, digit_frames=24)
     code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.Popen(

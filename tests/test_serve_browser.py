@@ -11,7 +11,6 @@ missing the test is skipped with the reason, which pytest's ``-ra`` prints.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from webcam_clips import make_seven_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_digits.onnx"
@@ -60,26 +60,13 @@ def _chromium_or_skip() -> str:
     return found
 
 
-def _make_clip(path: Path, mnist, *, digit_frames: int) -> int:
-    """Blank paper, the MNIST test set's first image (a 7), blank paper; returns frames."""
-    spec = importlib.util.spec_from_file_location(
-        "make_webcam_video", ROOT / "scripts" / "make_webcam_video.py"
-    )
-    video = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_webcam_video", video)
-    spec.loader.exec_module(video)
-    seven = video.mnist_segments([(7, mnist.x_test[0])], frames_per_digit=digit_frames)[1]
-    segments = [video.Segment(None, 6), seven, video.Segment(None, 6)]
-    return video.write_video(path, video.render(segments, scene="sheet", seed=0), fps=15)
-
-
 def test_browser_shows_the_live_video_and_the_reading(tmp_path, mnist) -> None:
     chromium = _chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     clip = tmp_path / "seven.mp4"  # run from tmp_path as "seven.mp4": the page's title
     # 6 s at the file's 15 fps: time for the browser to start and watch the 7 appear.
-    _make_clip(clip, mnist, digit_frames=80)
+    make_seven_clip(clip, mnist, digit_frames=80)
     code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.Popen(

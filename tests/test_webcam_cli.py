@@ -9,7 +9,6 @@ tests check the loop, smoothing and output, not the model's accuracy (see the be
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from webcam_clips import webcam_video_module
 
 from cnnedge.cli import app
 
@@ -34,23 +34,13 @@ SCENE_SEED = int(os.environ.get("CNNEDGE_WEBCAM_SEED", "4"))
 runner = CliRunner()
 
 
-def _video_module():
-    spec = importlib.util.spec_from_file_location(
-        "make_webcam_video", ROOT / "scripts" / "make_webcam_video.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_webcam_video", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def webcam_video(tmp_path_factory, mnist, real_digits_dir) -> tuple[Path, list[int], int]:
     """(video path, digits shown in order, frame count): 3 MNIST digits and 3 photos."""
     from cnnedge.edge import DigitClassifier
     from cnnedge.edge.live import CENTER_ROI
 
-    video = _video_module()
+    video = webcam_video_module()
     classifier = DigitClassifier(TINY, threads=1)
     box = CENTER_ROI.box(640, 480)
 
