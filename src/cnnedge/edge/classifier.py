@@ -21,6 +21,7 @@ from typing import Literal, Union
 import numpy as np
 import onnxruntime as ort
 
+from cnnedge.edge import _protobuf as protobuf
 from cnnedge.edge.images import ImageInput, load_image
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.edge.preprocess import Box, DigitCrop, find_digit, segment_number
@@ -578,8 +579,10 @@ def _not_onnx_bytes(data: bytes | mmap.mmap) -> str | None:
             "model; pass the .onnx file (from `cnnedge export`)"
         )
     try:
-        fields = _protobuf_fields(data)
-    except _Truncated:
+        # The top level is enough to tell a truncated model (the graph field runs past the
+        # end) and most other files (their bytes are not a valid sequence of fields).
+        top = {number for number, _ in protobuf.fields(memoryview(data))}
+    except protobuf.Truncated:
         return (
             f"it is truncated: its data stops in the middle of a field after {len(data)} "
             "bytes; the copy or export was cut short, export or copy the model again"
@@ -589,55 +592,9 @@ def _not_onnx_bytes(data: bytes | mmap.mmap) -> str | None:
             "it is not an ONNX model (its bytes are not protobuf); pass the .onnx file "
             "(from `cnnedge export`)"
         )
-    if _MODEL_GRAPH_FIELD not in fields:
+    if _MODEL_GRAPH_FIELD not in top:
         return "it holds no graph, so it is not an ONNX model; export or copy the model again"
     return None
-
-
-class _Truncated(ValueError):
-    """The data ends inside a protobuf field."""
-
-
-def _protobuf_fields(data: bytes | mmap.mmap) -> set[int]:
-    """The field numbers of a protobuf message's top level, checking every length.
-
-    Walking the top level is enough to tell a truncated model (the graph field runs past
-    the end) and most other files (their bytes are not a valid sequence of fields).
-    """
-    found: set[int] = set()
-    pos, end = 0, len(data)
-
-    def varint() -> int:
-        nonlocal pos
-        value = shift = 0
-        while True:
-            if pos >= end:
-                raise _Truncated
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise ValueError("a varint longer than 64 bits")
-
-    while pos < end:
-        key = varint()
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ValueError("a malformed field")
-        if wire == 0:
-            varint()
-        elif wire in (1, 2, 5):
-            size = varint() if wire == 2 else (8 if wire == 1 else 4)
-            if pos + size > end:
-                raise _Truncated
-            pos += size
-        else:
-            raise ValueError("a malformed field")
-        found.add(number)
-    return found
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,11 +13,11 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnedge.edge._protobuf import fields
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ModelError
 
@@ -255,46 +255,6 @@ _NODE_OP_TYPE, _NODE_DOMAIN = 4, 7
 _OPSET_DOMAIN, _OPSET_VERSION = 1, 2
 
 
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _fields(buf: memoryview) -> Iterator[tuple[int, int | memoryview]]:
-    """(field number, value) pairs of one message; length-delimited values as views."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > len(buf):
-                raise ValueError("truncated field")
-            yield number, buf[pos : pos + length]
-            pos += length
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            if pos + size > len(buf):
-                raise ValueError("truncated field")
-            yield number, int.from_bytes(buf[pos : pos + size], "little")
-            pos += size
-        else:  # groups (3, 4) are not used by onnx.proto
-            raise ValueError(f"unsupported wire type {wire}")
-
-
 def _text(value: int | memoryview) -> str:
     if isinstance(value, int):
         raise ValueError("expected a string field")
@@ -306,7 +266,7 @@ def _summary_from_wire(data: bytes) -> _Summary:
     summary = _Summary()
     name = version = ""
     try:
-        for number, value in _fields(memoryview(data)):
+        for number, value in fields(memoryview(data)):
             if number == _MODEL_IR_VERSION and isinstance(value, int):
                 summary.ir_version = value
             elif number == _MODEL_PRODUCER:
@@ -315,18 +275,18 @@ def _summary_from_wire(data: bytes) -> _Summary:
                 version = _text(value)
             elif number == _MODEL_OPSET and not isinstance(value, int):
                 domain, opset = "", 0
-                for sub, sub_value in _fields(value):
+                for sub, sub_value in fields(value):
                     if sub == _OPSET_DOMAIN:
                         domain = _text(sub_value)
                     elif sub == _OPSET_VERSION and isinstance(sub_value, int):
                         opset = sub_value
                 summary.opsets[domain or "ai.onnx"] = opset
             elif number == _MODEL_GRAPH and not isinstance(value, int):
-                for sub, node in _fields(value):
+                for sub, node in fields(value):
                     if sub != _GRAPH_NODE or isinstance(node, int):
                         continue
                     op_type = domain = ""
-                    for part, part_value in _fields(node):
+                    for part, part_value in fields(node):
                         if part == _NODE_OP_TYPE:
                             op_type = _text(part_value)
                         elif part == _NODE_DOMAIN:
