@@ -92,10 +92,24 @@ def test_polarity_is_detected(mnist):
     assert ((a.frame > 80) ^ (b.frame > 80)).mean() < 0.05
 
 
-def test_grayscale_and_colour_give_the_same_digit(mnist):
-    photo = photo_of(mnist.x_test[1])
+@pytest.mark.parametrize("index", range(6))
+def test_grayscale_and_colour_give_the_same_digit(mnist, index):
+    # A large colour picture is read from its green channel (cheaper than converting it
+    # to gray), so the frames differ in a few pixels; the digit and its box must not.
+    from cnnedge.edge import DigitClassifier
+
+    photo = photo_of(mnist.x_test[index], seed=index)
     gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
-    np.testing.assert_array_equal(find_digit(photo).frame, find_digit(gray).frame)
+    colour_crop, gray_crop = find_digit(photo), find_digit(gray)
+    reader = DigitClassifier()
+    assert reader.classify(colour_crop.frame).digit == mnist.y_test[index]
+    assert reader.classify(gray_crop.frame).digit == mnist.y_test[index]
+    for a, b in zip(
+        (colour_crop.box.x, colour_crop.box.y, colour_crop.box.x2, colour_crop.box.y2),
+        (gray_crop.box.x, gray_crop.box.y, gray_crop.box.x2, gray_crop.box.y2),
+        strict=True,
+    ):
+        assert abs(a - b) <= 0.03 * max(photo.shape), (colour_crop.box, gray_crop.box)
 
 
 def _blank(kind: str) -> np.ndarray:
@@ -140,6 +154,75 @@ def test_a_speck_is_not_a_digit():
     image = np.full((480, 640), 220, np.uint8)
     cv2.circle(image, (300, 200), 3, 20, -1)
     assert find_digit(image) is None
+
+
+def _paper(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(222, 3, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("corner", ["top-right", "bottom-left"])
+def test_a_page_corner_along_the_border_is_not_a_digit(corner):
+    # A sheet photographed slightly askew: a dark strip of desk along two edges makes an
+    # 'L' that touches the border, which is neither thin nor a line as a whole.
+    image = _paper(480, 640)
+    dark = (60, 50, 40)
+    if corner == "top-right":
+        cv2.rectangle(image, (200, 0), (640, 10), dark, -1)
+        cv2.rectangle(image, (628, 0), (640, 300), dark, -1)
+    else:
+        cv2.rectangle(image, (0, 470), (420, 480), dark, -1)
+        cv2.rectangle(image, (0, 200), (12, 480), dark, -1)
+    image = cv2.GaussianBlur(image, (5, 5), 0)
+    assert find_digit(image) is None
+    assert find_digits(image) == []
+
+
+def test_a_digit_cut_by_a_tight_crop_is_still_found(mnist):
+    # Automatic crops cut digits at the border; most of their ink stays inside.
+    frame = mnist.x_test[0]  # a 7, whose bar runs along the top
+    ys, xs = np.nonzero(frame)
+    tight = 255 - frame[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    photo = cv2.resize(tight, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    crop = find_digit(photo)
+    assert crop is not None
+    assert crop.box.w > 0.8 * photo.shape[1]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_small_digit_in_a_large_frame_is_read_from_a_sharper_copy(mnist, index):
+    # A 1280x960 frame with a digit 80 pixels tall: in the working copy it is 10 pixels,
+    # too coarse to frame well, so it is found again around where it was seen.
+    from cnnedge.edge import DigitClassifier
+
+    frame28 = mnist.x_test[index]
+    image = _paper(960, 1280, seed=index)
+    ink = cv2.resize(frame28, (112, 112), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    top, left = 500, 300
+    region = image[top : top + 112, left : left + 112].astype(np.float32)
+    image[top : top + 112, left : left + 112] = (
+        region * (1 - ink[..., None]) + 40 * ink[..., None]
+    ).astype(np.uint8)
+    crop = find_digit(image)
+    assert crop is not None
+    ys, xs = np.nonzero(frame28 > 60)
+    truth = (left + 4 * xs.min(), top + 4 * ys.min(), left + 4 * xs.max(), top + 4 * ys.max())
+    found = (crop.box.x, crop.box.y, crop.box.x2, crop.box.y2)
+    # Full-resolution edges: within a few pixels, not the 8-pixel steps of the working copy.
+    assert max(abs(a - b) for a, b in zip(found, truth, strict=True)) <= 6, (found, truth)
+    assert DigitClassifier().classify(crop.frame).digit == mnist.y_test[index]
+
+
+def test_two_pixel_strokes_survive_the_downscale():
+    # Large colour frames are decimated before anything else; a ballpoint digit drawn
+    # with two-pixel lines must still be found whole.
+    image = _paper(480, 640)
+    cv2.line(image, (280, 150), (360, 150), (40, 40, 40), 2)
+    cv2.line(image, (360, 150), (300, 330), (40, 40, 40), 2)
+    crop = find_digit(image)
+    assert crop is not None
+    found = (crop.box.x, crop.box.y, crop.box.x2, crop.box.y2)
+    assert max(abs(a - b) for a, b in zip(found, (280, 149, 362, 331), strict=True)) <= 4, found
 
 
 def test_number_segmentation_left_to_right(mnist):
