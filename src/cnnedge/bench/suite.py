@@ -316,6 +316,10 @@ def _parity(
     }
 
 
+#: The frame section's extra timing: cnnedge's preprocessing without inference.
+PREPROCESSING_KEY = "preprocessing"
+
+
 def _frame_call(
     loaded: LoadedRuntime, frame: np.ndarray
 ) -> tuple[Callable[[], object], Callable[[], int]]:
@@ -682,8 +686,13 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
                         calls[key] = call
                     except Exception as exc:  # noqa: BLE001 - report, keep the other rows
                         notes.append(f"{key}: the frame path fails: {_first_line(exc)}")
+                # Preprocessing alone, timed among the others: what inference adds to it.
+                from cnnedge.edge.preprocess import find_digit
+
+                calls[PREPROCESSING_KEY] = lambda: find_digit(frame)
                 with LoadMeter() as meter:
                     samples = interleaved(calls, _paced(plans.frame, t))
+                preprocessing = summarize(samples.pop(PREPROCESSING_KEY)).to_dict()
                 frame_rows = _latency_rows(samples, base_key)
                 for key, entry in frame_rows.items():
                     entry["digit_read"] = read[key]
@@ -692,6 +701,7 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
                     {
                         "threads": t,
                         "load": meter.result.to_dict(),
+                        "preprocessing": preprocessing,
                         "rows": _ordered(frame_rows, rows),
                     }
                 )
