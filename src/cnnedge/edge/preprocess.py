@@ -46,6 +46,9 @@ __all__ = [
 
 #: Longest side of the working copy used to find one digit.
 SINGLE_WORK_SIDE = 160
+#: Working copies are downscaled by a power of two, to at least this share of the
+#: working side.
+SNAP_SHARE = 0.6
 #: A digit smaller than this (working pixels) is found again in a sharper copy of the
 #: part of the picture around it, whose longest side is REFINE_SIDE (the digit then
 #: takes about a third of it).
@@ -222,7 +225,7 @@ def _refine(image: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
     x1 = min(iw, int(np.ceil((box.x2 + margin) * inv)))
     y1 = min(ih, int(np.ceil((box.y2 + margin) * inv)))
     near = _find_ink(image[y0:y1, x0:x1], REFINE_SIDE)
-    found = None if near is None else _select_digit(near)
+    found = None if near is None else _select_digit(near, pass_over_border=False)
     if near is None or found is None:
         return None
     local, box = found
@@ -379,15 +382,14 @@ def _find_ink(image: np.ndarray, work_side: int) -> _Ink | None:
     if min(h, w) < MIN_IMAGE_SIDE:
         return None  # too small to hold a readable digit
     # Small crops are upscaled (morphology needs room between strokes), large photos
-    # downscaled; the longer side stays within a quarter of work_side.
+    # downscaled; the longer side ends up between 0.6 and 1.2 times work_side.
     scale = min(work_side / max(h, w), max(1.0, min(4.0, MIN_WORK_SIDE / min(h, w))))
     if scale < 1:
-        # A power of two within a quarter of it: halving is OpenCV's fast path, any other
-        # area resize costs ten times as much (a centred region of a webcam frame is 384
-        # pixels wide: halved once, not resized to 160).
-        halves = 2.0 ** round(np.log2(scale))
-        if 0.8 <= halves / scale <= 1.25:
-            scale = halves
+        # The smallest power of two whose copy is at least 0.6 of that size (there is
+        # always one within 0.6-1.2): halving is OpenCV's fast path, any other area resize
+        # costs ten times as much, and a centred region of a webcam frame is read at the
+        # frame's scale instead of a finer and slower one.
+        scale = 2.0 ** np.ceil(np.log2(SNAP_SHARE * scale))
     work = _work_copy(image, scale)
     if scale > 0.5:
         # Area averaging of a larger downscale has smoothed the sensor noise already.
@@ -474,13 +476,14 @@ def _is_border_line(labels: np.ndarray, row: list[int], label: int, band: int) -
     return near > MAX_BORDER_INK * area
 
 
-def _select_digit(ink: _Ink) -> tuple[np.ndarray, Box] | None:
+def _select_digit(ink: _Ink, *, pass_over_border: bool = True) -> tuple[np.ndarray, Box] | None:
     """The one digit of a picture, or None: its mask inside its box, and the box
-    (working scale)."""
+    (working scale). ``pass_over_border=False`` judges the biggest group only: in a crop
+    made around a candidate, the border cuts the page, not the scene around it."""
     for local, box in _candidates(ink):
         if _is_writing(local, box, ink):
             return local, box
-        if not _on_border(box, ink.mask.shape):
+        if not (pass_over_border and _on_border(box, ink.mask.shape)):
             return None
     return None
 
