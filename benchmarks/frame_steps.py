@@ -28,7 +28,7 @@ from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge import preprocess as pre
 from cnnedge.edge.live import Roi
-from cnnedge.system import machine_info, package_versions
+from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "cnnedge" / "models"
@@ -107,15 +107,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
     lines = [
         "# Where a camera frame's time goes",
         "",
         f"{result['frame']}; 1 thread; p50 and p99 in µs over interleaved rounds "
         "(`python benchmarks/frame_steps.py`).",
         "",
-        f"Machine: {m['cpu']} ({m['cores']} cores, {m['arch']}), {m['os']}.",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        *machine_lines(result["machine"], result["versions"]),
         "",
     ]
     for name, section in result["sections"].items():

@@ -47,7 +47,7 @@ from cnnedge.edge import DigitClassifier
 from cnnedge.edge.live import LiveConfig, LiveFrame, LiveLoop, PrintSink
 from cnnedge.edge.sources import open_source
 from cnnedge.errors import ImageError
-from cnnedge.system import machine_info, package_versions
+from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 GROWTH_LIMIT_MB = 10.0
@@ -223,8 +223,6 @@ def classify_soak(classifier: DigitClassifier, mnist: Any, calls: int) -> dict[s
 
 def markdown(result: dict[str, Any]) -> str:
     w, c = result["webcam"], result["classify"]
-    machine = result["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
     verdict = {True: "pass", False: "FAIL"}
     lines = [
         "# Soak benchmark",
@@ -233,8 +231,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Pass mark: RSS growth under {GROWTH_LIMIT_MB:g} MB from start (after warm-up) to "
         "end, and no error other than the expected ImageErrors.",
         "",
-        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), {machine.get('os')}.",
-        f"Versions: {versions}.",
+        *machine_lines(result["machine"], result["versions"]),
         f"Load average at start {result['load_start']}, at end {result['load_end']}.",
         "",
         "## Webcam loop over a generated video",

@@ -38,7 +38,7 @@ import numpy as np
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge.live import FULL_FRAME, LiveConfig, LiveFrame, LiveLoop, PrintSink, Roi
 from cnnedge.edge.sources import IterableSource
-from cnnedge.system import machine_info, package_versions
+from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.5  # `cnnedge webcam`'s default
@@ -282,9 +282,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Model: `{result['model']}`, onnxruntime threads: {result['threads'] or 'default'}, "
         f"frames 640x480 synthetic webcam footage (`scripts/make_webcam_video.py`).",
         "",
-        f"Machine: {result['machine']['cpu']} ({result['machine']['cores']} cores, "
-        f"{result['machine']['arch']}), {result['machine']['os']}.",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        *machine_lines(result["machine"], result["versions"]),
         f"Load average (1, 5, 15 min) at start {result['load_average_start']}, at end "
         f"{result['load_average_end']}: figures above the core count mean other work shared "
         "the CPU and the times are inflated.",

@@ -7,7 +7,7 @@ import platform
 from importlib import metadata
 from typing import Any
 
-__all__ = ["machine_info", "package_versions"]
+__all__ = ["machine_info", "machine_lines", "package_versions"]
 
 _PACKAGES = (
     "cnnedge",
@@ -64,6 +64,15 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "os": platform.platform(),
     }
+
+
+def machine_lines(machine: dict[str, Any], versions: dict[str, str]) -> list[str]:
+    """The two lines every results file starts with: the machine, then the versions."""
+    return [
+        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores, {machine.get('arch')}), "
+        f"{machine.get('os')}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+    ]
 
 
 def _cpuinfo() -> tuple[str | None, set[str]]:
