@@ -178,6 +178,17 @@ def test_a_page_corner_along_the_border_is_not_a_digit(corner):
     assert find_digits(image) == []
 
 
+def test_a_line_of_print_is_not_a_digit():
+    # A form's header: rows of short dashes merge into one wide group at the working
+    # scale, which a threshold and a stroke test alone would take for writing.
+    image = _paper(480, 640)
+    for row in range(3):
+        for x in range(150, 470, 48):
+            y = 50 + 16 * row
+            cv2.line(image, (x, y), (x + 36, y), (60, 60, 60), 3)
+    assert find_digit(image) is None
+
+
 def test_a_digit_cut_by_a_tight_crop_is_still_found(mnist):
     # Automatic crops cut digits at the border; most of their ink stays inside.
     frame = mnist.x_test[0]  # a 7, whose bar runs along the top

@@ -77,6 +77,8 @@ MIN_INK_CONTRAST = 20.0
 #: picture's shorter side) of the border runs along it: a page's or a shadow's edge.
 MAX_BORDER_INK = 0.5
 BORDER_BAND = 0.02
+#: Widest single digit, as width over height (handwritten digits stay under 1.3).
+MAX_DIGIT_ASPECT = 2.0
 #: Smallest digit, as a share of the picture's shorter side.
 MIN_DIGIT_SHARE = 0.06
 #: Most groups of blobs tried, biggest first, when looking for the one digit.
@@ -519,6 +521,9 @@ def _on_border(box: Box, shape: tuple[int, int]) -> bool:
 
 
 def _is_writing(local: np.ndarray, box: Box, ink: _Ink) -> bool:
+    """Whether a group of blobs looks like one written digit."""
+    if box.w > MAX_DIGIT_ASPECT * box.h:
+        return False  # a line of print, a rule, several digits: not one digit
     size = MIN_DIGIT_SHARE * min(ink.mask.shape)
     return _looks_like_writing(local, box, ink, min_size=size, margin=max(box.w, box.h) / 2)
 
