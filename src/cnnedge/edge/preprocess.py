@@ -60,8 +60,8 @@ NUMBER_WORK_SIDE = 1600
 #: morphology on tiny crops (30 px) still has room between strokes.
 MIN_WORK_SIDE = 96
 #: Longest side (within a factor 1.5) of the copy the ink's polarity is judged on, and
-#: shorter side of the
-#: coarser copy whose 3x3 median is the paper (a window of a quarter of the picture).
+#: shorter side of the coarser copy whose 3x3 median is the paper (a window of a quarter
+#: of the picture).
 POLARITY_SIDE = 64
 PAPER_SIDE = 12
 #: Percentile of the pixels darker and lighter than the paper compared to tell the ink's
@@ -325,10 +325,12 @@ def _work_copy(image: np.ndarray, scale: float) -> np.ndarray:
     """The gray working copy of ``image`` (gray or BGR) at ``scale``.
 
     Reading every pixel of a camera frame costs more than everything done afterwards at
-    the working scale, so a large downscale is done in cheap steps: every other row of a
-    colour picture is converted to gray (strokes two pixels wide or more are all kept),
-    then the copy is halved with area averaging (OpenCV's fast path for exactly half)
-    until one last area resize reaches the size.
+    the working scale, so a large downscale is done in cheap steps: a colour picture
+    gives every other pixel and row of its green channel (the channel closest to gray:
+    converting the whole frame costs more than all the rest; strokes two pixels wide or
+    more all survive, and red, blue, teal and black inks are all dark in green), then the
+    copy is halved with area averaging (OpenCV's fast path for exactly half) until at
+    most one last area resize reaches the size.
     """
     h, w = image.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
