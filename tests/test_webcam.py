@@ -48,7 +48,7 @@ from cnnedge.edge.sources import (
     open_source,
 )
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
-from cnnedge.errors import CameraError, MissingDependencyError
+from cnnedge.errors import ArgumentError, CameraError, CnnedgeError, MissingDependencyError
 
 # ---------------------------------------------------------------------------------------
 # A fake classifier: the digit is the grey level of the top-left pixel / 20 (255: none).
@@ -149,6 +149,27 @@ def test_stabilizer_reports_mean_confidence_of_agreeing_frames() -> None:
 def test_stabilizer_config_rejects_nonsense(kwargs: dict) -> None:
     with pytest.raises(ValueError, match="must be"):
         StabilizerConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: StabilizerConfig(window=0),
+        lambda: LiveConfig(max_fps=0),
+        lambda: LiveConfig(max_frames=0),
+        lambda: LiveConfig(threshold=2.0),
+        lambda: CaptureOptions(fps=-1),
+        lambda: RecordSink("out.gif"),
+    ],
+    ids=["stabilizer", "max-fps", "max-frames", "threshold", "capture-fps", "record-suffix"],
+)
+def test_bad_loop_arguments_raise_the_library_error(make) -> None:
+    # One exception tree for the CLI to turn into a one-line message (and still a
+    # ValueError for code written against the plain one).
+    with pytest.raises(ArgumentError) as caught:
+        make()
+    assert isinstance(caught.value, CnnedgeError)
+    assert isinstance(caught.value, ValueError)
 
 
 # ---------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from cnnedge._atomic import atomic_path, write_bytes
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
-from cnnedge.errors import CameraError, RegionError
+from cnnedge.errors import ArgumentError, CameraError, RegionError
 
 if TYPE_CHECKING:
     from cnnedge.edge.classifier import DigitClassifier
@@ -196,11 +196,11 @@ class LiveConfig:
 
     def __post_init__(self) -> None:
         if self.max_fps is not None and self.max_fps <= 0:
-            raise ValueError(f"max_fps must be positive, got {self.max_fps}")
+            raise ArgumentError(f"max_fps must be positive, got {self.max_fps}")
         if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
+            raise ArgumentError(f"max_frames must be at least 1, got {self.max_frames}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+            raise ArgumentError(f"threshold must be between 0 and 1, got {self.threshold}")
 
 
 @dataclass(frozen=True)
@@ -688,11 +688,11 @@ class RecordSink:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _CODECS:
-            raise ValueError(
+            raise ArgumentError(
                 f"cannot record to {self.path}: use a .mp4, .avi, .mkv, .mov or .m4v file name"
             )
         if not (0.1 <= fps <= 240):
-            raise ValueError(f"recording fps must be between 0.1 and 240, got {fps}")
+            raise ArgumentError(f"recording fps must be between 0.1 and 240, got {fps}")
         self.fps = float(fps)
         self.realtime = realtime
         self.frames_written = 0

@@ -46,7 +46,7 @@ from typing import Any
 import cv2
 
 from cnnedge.edge.live import LiveFrame, LiveReading, annotate
-from cnnedge.errors import CameraError, ServeError
+from cnnedge.errors import ArgumentError, CameraError, ServeError
 
 __all__ = ["DEFAULT_HOST", "ServeAddress", "ServeConfig", "ServeSink"]
 
@@ -128,13 +128,13 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.stream_fps <= 120:
-            raise ValueError(f"stream_fps must be in (0, 120], got {self.stream_fps}")
+            raise ArgumentError(f"stream_fps must be in (0, 120], got {self.stream_fps}")
         if not 0 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be between 0 and 100, got {self.jpeg_quality}")
+            raise ArgumentError(f"jpeg_quality must be between 0 and 100, got {self.jpeg_quality}")
         if self.max_viewers < 1 or self.recent < 1:
-            raise ValueError("max_viewers and recent must be at least 1")
+            raise ArgumentError("max_viewers and recent must be at least 1")
         if self.send_timeout <= 0:
-            raise ValueError(f"send_timeout must be positive, got {self.send_timeout}")
+            raise ArgumentError(f"send_timeout must be positive, got {self.send_timeout}")
 
 
 class ServeSink:

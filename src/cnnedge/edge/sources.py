@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from cnnedge.errors import CameraError, MissingDependencyError
+from cnnedge.errors import ArgumentError, CameraError, MissingDependencyError
 
 __all__ = [
     "CaptureOptions",
@@ -94,11 +94,11 @@ class CaptureOptions:
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be a positive number of pixels, got {value}")
+                raise ArgumentError(f"{name} must be a positive number of pixels, got {value}")
         if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            raise ArgumentError(f"fps must be positive, got {self.fps}")
         if self.retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+            raise ArgumentError(f"retries must be 0 or more, got {self.retries}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ class VideoCaptureSource:
         if kind is None:
             kind, target = _classify(target)
         if kind not in ("index", "device", "file", "stream", "gstreamer"):
-            raise ValueError(f"VideoCaptureSource cannot open a {kind!r} source")
+            raise ArgumentError(f"VideoCaptureSource cannot open a {kind!r} source")
         self.kind = kind
         self.target = target
         self.options = options or CaptureOptions()

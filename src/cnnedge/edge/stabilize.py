@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 
+from cnnedge.errors import ArgumentError
+
 __all__ = ["Stabilizer", "StabilizerConfig", "StableReading"]
 
 
@@ -30,13 +32,15 @@ class StabilizerConfig:
 
     def __post_init__(self) -> None:
         if self.window < 1:
-            raise ValueError(f"window must be at least 1 frame, got {self.window}")
+            raise ArgumentError(f"window must be at least 1 frame, got {self.window}")
         if self.min_votes is not None and not 1 <= self.min_votes <= self.window:
-            raise ValueError(
+            raise ArgumentError(
                 f"min_votes must be between 1 and the window ({self.window}), got {self.min_votes}"
             )
         if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
+            raise ArgumentError(
+                f"min_confidence must be between 0 and 1, got {self.min_confidence}"
+            )
 
     @property
     def votes_needed(self) -> int:
