@@ -98,6 +98,7 @@ def test_cnnedge_metadata_is_read(tmp_path):
         recipe={"epochs": 3},
         test_accuracy=0.99,
         parity={"images": 10, "max_abs_diff": 1e-7},
+        optimizations=("static_flatten", "uint8_input"),
     )
     path = _handmade(tmp_path / "m.onnx", props=meta.to_props() | {"author": "me"})
     info = model_info(path)
@@ -107,6 +108,7 @@ def test_cnnedge_metadata_is_read(tmp_path):
     assert info.inputs[0].shape == ("N", 4)
     text = format_info(info)
     assert "test accuracy   99.00%" in text
+    assert "graph rewrites  static_flatten, uint8_input" in text
     assert "author = me" in text
 
 

@@ -338,6 +338,7 @@ def format_info(info: ModelInfo) -> str:
             "  test accuracy   "
             + ("unknown" if meta.test_accuracy is None else f"{100 * meta.test_accuracy:.2f}%"),
             f"  quantization    {_json(meta.quantization) if meta.quantization else 'none'}",
+            "  graph rewrites  " + (", ".join(meta.optimizations or ()) or "none"),
             f"  parity          {_json(meta.parity)}",
         ]
     other = {k: v for k, v in info.metadata_props.items() if not k.startswith("cnnedge.")}
