@@ -189,6 +189,16 @@ def test_a_line_of_print_is_not_a_digit():
     assert find_digit(image) is None
 
 
+@pytest.mark.parametrize("shape", [(8, 2000), (2000, 8), (8, 8), (9, 4001, 3), (3000, 11, 3)])
+def test_extreme_shapes_give_an_answer(shape):
+    # Found by the long fuzz run: a strip so thin that its working copy is one pixel high.
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    crop = find_digit(image)
+    assert crop is None or crop.frame.shape == (28, 28)
+    assert isinstance(find_digits(image), list)
+
+
 def test_a_digit_cut_by_a_tight_crop_is_still_found(mnist):
     # Automatic crops cut digits at the border; most of their ink stays inside.
     frame = mnist.x_test[0]  # a 7, whose bar runs along the top

@@ -361,9 +361,8 @@ def _dark_ink(work: np.ndarray) -> bool:
     small = work
     # Halving is OpenCV's fast path; other area resizes cost ten times as much.
     while max(small.shape) > 1.5 * POLARITY_SIDE:
-        small = cv2.resize(
-            small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA
-        )
+        half = (max(1, small.shape[1] // 2), max(1, small.shape[0] // 2))
+        small = cv2.resize(small, half, interpolation=cv2.INTER_AREA)
     coarse = _shrunk(small, PAPER_SIDE / min(small.shape))
     paper = cv2.resize(cv2.medianBlur(coarse, 3), small.shape[::-1], interpolation=cv2.INTER_LINEAR)
     # Is the darker tail's INK_TAIL percentile at least the lighter one's? That is: are
