@@ -282,6 +282,7 @@ def damaged_image(draw: st.DrawFn) -> bytes:
 @example(b"\xff\xd8\xff")
 @example(b"GIF89a\xff\xff\xff\xff")
 @example(b"<!DOCTYPE html><html>404</html>")
+@example(b"P4\n3# 40\n255\n" + b"\xe6" * 200)  # '#' right after a number is not a comment
 def test_any_bytes_get_an_answer_or_an_image_error(tiny, tmp_path_factory, data):
     outcome = check_answer(tiny, data, "bytes")
     event(outcome)
@@ -337,6 +338,24 @@ def test_decompression_bombs_are_refused_from_their_header():
     assert image_size(png) == (12000, 12000)
     with pytest.raises(ImageError, match="12000x12000"):
         load_image(png)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"P5\n# made by hand\n12 7\n255\n",
+        b"P5 12\t7 255\n",
+        b"P5\n12# comment\n7\n255\n",  # OpenCV: 12, then 'comment' is not a number
+        b"P4\n3# 40\n255\n",  # OpenCV: 3 by 40 (found by the long fuzz run)
+    ],
+)
+def test_pnm_header_size_is_the_decoders(header):
+    # The size read from the header (to refuse huge pictures before decoding) must be the
+    # size OpenCV decodes, comment quirks included.
+    data = header + bytes(4096)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = None if decoded is None else (decoded.shape[1], decoded.shape[0])
+    assert image_size(data) == expected
 
 
 def _chunk(kind_and_data: bytes) -> bytes:

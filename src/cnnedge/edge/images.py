@@ -319,9 +319,45 @@ def _header_size(data: bytes | bytearray) -> tuple[int, int] | None:
     if kind == "TIFF":
         return _tiff_size(data)
     if kind == "PNM":
-        found = re.match(rb"P[1-6](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)", data[:1024])
-        return (int(found.group(1)), int(found.group(2))) if found else None
+        width = _pnm_number(data, 2)
+        height = None if width is None else _pnm_number(data, width[1])
+        return None if height is None else (width[0], height[0])
     return None
+
+
+_SPACE = frozenset(b" \t\n\v\f\r")
+
+
+def _pnm_number(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """The next header number of a PNM file read from ``pos``, and where reading stops.
+
+    Read as OpenCV's decoder reads it, since its size is what must be predicted:
+    whitespace and '#' comments (to the end of the line) are skipped, and the byte right
+    after the digits is swallowed whatever it is, so in "3# 40" the '#' ends the 3 and
+    the 40 is the next number, not a comment. None if the data ends or has another byte
+    where a number should start.
+    """
+    end = min(len(data), 1024)
+    if pos >= end:
+        return None
+    code, pos = data[pos], pos + 1
+    while not 0x30 <= code <= 0x39:
+        if code == 0x23:  # '#': skip to the end of the line, then read on
+            while pos < end and data[pos] not in (0x0A, 0x0D):
+                pos += 1
+            pos += 1
+        elif code not in _SPACE:
+            return None
+        if pos >= end:
+            return None
+        code, pos = data[pos], pos + 1
+    value = 0
+    while 0x30 <= code <= 0x39:
+        value = value * 10 + code - 0x30
+        if pos >= end:
+            return value, pos
+        code, pos = data[pos], pos + 1
+    return value, pos
 
 
 def _png_truncation(data: bytes | bytearray) -> str | None:
