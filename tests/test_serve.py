@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from webcam_clips import make_seven_clip
+from webcam_clips import cnnedge_process, make_seven_clip
 
 from cnnedge.cli import app
 from cnnedge.edge import DigitClassifier
@@ -403,15 +403,10 @@ def test_cli_serves_a_video_file_alongside_json_lines(tmp_path, mnist) -> None:
     """The command as a user runs it, without a display: JSON on stdout, the view on HTTP."""
     clip = tmp_path / "short.mp4"
     frames = make_seven_clip(clip, mnist, digit_frames=24)
-    code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "webcam", "-c", str(clip), "-m", str(TINY), "--json",
-         "--serve", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    with cnnedge_process(
+        "webcam", "-c", str(clip), "-m", str(TINY), "--json", "--serve", "127.0.0.1:0",
+        headless=True,
+    ) as proc:  # fmt: skip
         lines = [proc.stderr.readline(), proc.stderr.readline()]
         url = lines[1].strip().removeprefix("browser view: ")
         assert url.startswith("http://127.0.0.1:"), lines
@@ -427,10 +422,6 @@ def test_cli_serves_a_video_file_alongside_json_lines(tmp_path, mnist) -> None:
         assert state["source"] == f"video {clip}"
         assert state["recent"][0]["digit"] == 7
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     read = [json.loads(line)["digit"] for line in out.splitlines()]

@@ -15,13 +15,11 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from webcam_clips import make_seven_clip
+from webcam_clips import cnnedge_process, make_seven_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_digits.onnx"
@@ -67,15 +65,10 @@ def test_browser_shows_the_live_video_and_the_reading(tmp_path, mnist) -> None:
     clip = tmp_path / "seven.mp4"  # run from tmp_path as "seven.mp4": the page's title
     # 6 s at the file's 15 fps: time for the browser to start and watch the 7 appear.
     make_seven_clip(clip, mnist, digit_frames=80)
-    code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "webcam", "-c", clip.name, "-m", str(TINY), "--json",
-         "--serve", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
+    with cnnedge_process(
+        "webcam", "-c", clip.name, "-m", str(TINY), "--json", "--serve", "127.0.0.1:0",
+        headless=True, cwd=tmp_path,
+    ) as proc:  # fmt: skip
         lines = [proc.stderr.readline(), proc.stderr.readline()]
         url = lines[1].strip().removeprefix("browser view: ")
         assert url.startswith("http://127.0.0.1:"), lines
@@ -107,10 +100,6 @@ def test_browser_shows_the_live_video_and_the_reading(tmp_path, mnist) -> None:
         print(f"browser test: Chromium saw the reading in {time.monotonic() - began:.1f} s")
         proc.send_signal(signal.SIGTERM)  # as systemctl stop does; the rest of the clip is moot
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     # Terminated, as a service is stopped (or, on a very slow machine, the clip ended first).

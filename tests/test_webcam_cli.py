@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from webcam_clips import webcam_video_module
+from webcam_clips import cnnedge_process, webcam_video_module
 
 from cnnedge.cli import app
 
@@ -262,24 +262,13 @@ def test_ctrl_c_or_sigterm_leaves_a_playable_recording(
 ) -> None:
     path, _, _ = webcam_video
     record = tmp_path / "interrupted.mp4"
-    code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
     args = ["webcam", "-c", str(path), "-m", str(TINY), "--fps", "8", "--record", str(record)]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
+    with cnnedge_process(*args) as proc:
         # Wait until the loop is running (its first line), then let it record a while.
         assert proc.stdout.readline(), "no output from cnnedge webcam"
         time.sleep(1.0)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     assert f"stopped: {reason}" in err
     assert "Traceback" not in err
