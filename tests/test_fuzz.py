@@ -19,6 +19,7 @@ import io
 import math
 import os
 import re
+import struct
 import zlib
 from pathlib import Path
 
@@ -356,6 +357,25 @@ def test_pnm_header_size_is_the_decoders(header):
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     expected = None if decoded is None else (decoded.shape[1], decoded.shape[0])
     assert image_size(data) == expected
+
+
+def test_tiff_header_size_with_a_repeated_tag_is_the_decoders():
+    # Found by the long fuzz run: a second ImageLength entry, which libtiff ignores.
+    image = np.full((40, 32), 200, np.uint8)
+    ok, encoded = cv2.imencode(".tiff", image, [cv2.IMWRITE_TIFF_COMPRESSION, 1])
+    assert ok
+    data = bytearray(encoded.tobytes())
+    endian = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(endian + "I", data[4:8])
+    (count,) = struct.unpack(endian + "H", data[ifd : ifd + 2])
+    entries = [ifd + 2 + 12 * i for i in range(count)]
+    tags = [struct.unpack(endian + "H", data[e : e + 2])[0] for e in entries]
+    # Turn Compression (1, none: also the default when absent) into a second ImageLength.
+    at = entries[tags.index(259)]
+    data[at : at + 12] = struct.pack(endian + "HHII", 257, 3, 1, 1)
+    decoded = cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None
+    assert image_size(bytes(data)) == (decoded.shape[1], decoded.shape[0]) == (32, 40)
 
 
 def _chunk(kind_and_data: bytes) -> bytes:

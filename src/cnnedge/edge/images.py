@@ -446,7 +446,8 @@ def _tiff_size(data: bytes | bytearray) -> tuple[int, int] | None:
     for i in range(min(count, 4096)):
         entry = first + step * i
         tag, kind = struct.unpack(endian + "HH", data[entry : entry + 4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+        # ImageWidth, ImageLength: SHORT or LONG; libtiff keeps the first of a repeated tag.
+        if tag in (256, 257) and tag not in found:
             fmt = {3: "H", 4: "I", 16: "Q"}.get(kind)
             if fmt is None:
                 return None
