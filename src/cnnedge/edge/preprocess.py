@@ -206,8 +206,8 @@ def find_digit(image: np.ndarray) -> DigitCrop | None:
             refined = _refine(image, box, ink)
             if refined is not None:
                 return refined
-        elif _is_writing(local, box, ink):
-            return _crop(local, ink, offset=(box.x, box.y))
+        elif (crop := _framed(local, box, ink)) is not None:
+            return crop
         if not _on_border(box, ink.mask.shape):
             return None
     return None
@@ -227,11 +227,12 @@ def _refine(image: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
     x1 = min(iw, int(np.ceil((box.x2 + margin) * inv)))
     y1 = min(ih, int(np.ceil((box.y2 + margin) * inv)))
     near = _find_ink(image[y0:y1, x0:x1], REFINE_SIDE)
-    found = None if near is None else _select_digit(near, pass_over_border=False)
-    if near is None or found is None:
+    # The biggest group is judged alone: in a crop made around the candidate, the border
+    # cuts the page, not the scene around it.
+    first = None if near is None else next(_candidates(near), None)
+    crop = None if first is None or near is None else _framed(*first, near)
+    if crop is None:
         return None
-    local, box = found
-    crop = _crop(local, near, offset=(box.x, box.y))
     return DigitCrop(crop.frame, Box(crop.box.x + x0, crop.box.y + y0, crop.box.w, crop.box.h))
 
 
@@ -479,18 +480,6 @@ def _is_border_line(labels: np.ndarray, row: list[int], label: int, band: int) -
     return near > MAX_BORDER_INK * area
 
 
-def _select_digit(ink: _Ink, *, pass_over_border: bool = True) -> tuple[np.ndarray, Box] | None:
-    """The one digit of a picture, or None: its mask inside its box, and the box
-    (working scale). ``pass_over_border=False`` judges the biggest group only: in a crop
-    made around a candidate, the border cuts the page, not the scene around it."""
-    for local, box in _candidates(ink):
-        if _is_writing(local, box, ink):
-            return local, box
-        if not (pass_over_border and _on_border(box, ink.mask.shape)):
-            return None
-    return None
-
-
 def _candidates(ink: _Ink) -> Iterator[tuple[np.ndarray, Box]]:
     """Groups of blobs that may be the digit, biggest first, as masks inside their boxes.
 
@@ -521,12 +510,22 @@ def _on_border(box: Box, shape: tuple[int, int]) -> bool:
     return box.x == 0 or box.y == 0 or box.x2 >= shape[1] or box.y2 >= shape[0]
 
 
-def _is_writing(local: np.ndarray, box: Box, ink: _Ink) -> bool:
+def _framed(local: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
+    """The frame of a candidate digit, or None if it does not look like one written
+    digit; its stroke width is measured once for both."""
+    width = _stroke_width(local)
+    if not _is_writing(local, box, ink, width=width):
+        return None
+    return _crop(local, ink, offset=(box.x, box.y), width=width)
+
+
+def _is_writing(local: np.ndarray, box: Box, ink: _Ink, *, width: float | None = None) -> bool:
     """Whether a group of blobs looks like one written digit."""
     if box.w > MAX_DIGIT_ASPECT * box.h:
         return False  # a line of print, a rule, several digits: not one digit
     size = MIN_DIGIT_SHARE * min(ink.mask.shape)
-    return _looks_like_writing(local, box, ink, min_size=size, margin=max(box.w, box.h) / 2)
+    margin = max(box.w, box.h) / 2
+    return _looks_like_writing(local, box, ink, min_size=size, margin=margin, width=width)
 
 
 def _group(main: int, ids: list[int], stats: np.ndarray) -> tuple[set[int], Box]:
@@ -586,7 +585,13 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 
 def _looks_like_writing(
-    local: np.ndarray, box: Box, ink: _Ink, *, min_size: float, margin: float
+    local: np.ndarray,
+    box: Box,
+    ink: _Ink,
+    *,
+    min_size: float,
+    margin: float,
+    width: float | None = None,
 ) -> bool:
     """Reject what a threshold finds in pictures without writing.
 
@@ -594,13 +599,14 @@ def _looks_like_writing(
     than the threshold (not a gradient that barely crosses it) and sits on plain paper:
     in a photo of a dog, or at the corner of a sheet lying on a dark table, much of what
     surrounds the "strokes" is as dark as they are. ``local`` is the ink mask inside
-    ``box`` (working scale).
+    ``box`` (working scale); ``width`` its stroke width, when already measured.
     """
     size = max(box.w, box.h)
     if size < max(8.0, min_size):
         return False
     crop = (slice(box.y, box.y2), slice(box.x, box.x2))
-    width = _stroke_width(local)
+    if width is None:
+        width = _stroke_width(local)
     if width > MAX_STROKE_RATIO * size:
         return False
     inside = local.view(bool)
@@ -807,11 +813,23 @@ def _least_ink_cuts(local: np.ndarray, count: int, height: float) -> tuple[int, 
 # From a mask to the model's frame
 
 
-def _crop(mask: np.ndarray, ink: _Ink, *, offset: tuple[int, int] = (0, 0)) -> DigitCrop:
-    """The frame of a digit mask (working scale, at ``offset``) and its box in the image."""
+def _crop(
+    mask: np.ndarray,
+    ink: _Ink,
+    *,
+    offset: tuple[int, int] = (0, 0),
+    width: float | None = None,
+) -> DigitCrop:
+    """The frame of a digit mask (working scale, at ``offset``) and its box in the image.
+
+    ``width``: the mask's stroke width, when already measured (used if the mask is tight
+    around its ink, as a candidate's is).
+    """
     x0, y0, w, h = cv2.boundingRect(mask)
     x1, y1 = x0 + w, y0 + h
-    tight = _even_stroke(mask[y0:y1, x0:x1])
+    if (h, w) != mask.shape:
+        width = None
+    tight = _even_stroke(mask[y0:y1, x0:x1], width=width)
     inv = 1.0 / ink.scale
     ih, iw = ink.image_shape
     x0, x1, y0, y1 = x0 + offset[0], x1 + offset[0], y0 + offset[1], y1 + offset[1]
@@ -821,7 +839,7 @@ def _crop(mask: np.ndarray, ink: _Ink, *, offset: tuple[int, int] = (0, 0)) -> D
     return DigitCrop(frame_from_mask(tight), Box(bx, by, max(1, bw), max(1, bh)))
 
 
-def _even_stroke(tight: np.ndarray) -> np.ndarray:
+def _even_stroke(tight: np.ndarray, *, width: float | None = None) -> np.ndarray:
     """Thicken thin pen lines and thin thick marker strokes towards MNIST's pen.
 
     MNIST's strokes are about a tenth of the digit's size; a ballpoint digit photographed
@@ -830,7 +848,7 @@ def _even_stroke(tight: np.ndarray) -> np.ndarray:
     h, w = tight.shape
     size = max(h, w)
     target = MNIST_STROKE_RATIO * size
-    current = _stroke_width(tight)
+    current = _stroke_width(tight) if width is None else width
     pad = int(np.ceil(target)) + 2
     padded = cv2.copyMakeBorder(tight, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     grow = round((target - current) / 2)
