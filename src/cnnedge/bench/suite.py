@@ -577,6 +577,7 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
         import cv2
 
         from cnnedge.bench.endtoend import camera_frame
+        from cnnedge.edge.preprocess import find_digit
 
         frame_digit = int(digits.y_test[FRAME_DIGIT_INDEX])
         frame = camera_frame(digits.x_test[FRAME_DIGIT_INDEX])
@@ -687,8 +688,6 @@ def _run(config: BenchmarkConfig, workdir: Path, say: Progress) -> dict[str, Any
                     except Exception as exc:  # noqa: BLE001 - report, keep the other rows
                         notes.append(f"{key}: the frame path fails: {_first_line(exc)}")
                 # Preprocessing alone, timed among the others: what inference adds to it.
-                from cnnedge.edge.preprocess import find_digit
-
                 calls[PREPROCESSING_KEY] = lambda: find_digit(frame)
                 with LoadMeter() as meter:
                     samples = interleaved(calls, _paced(plans.frame, t))
