@@ -39,6 +39,12 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def source_of(path: str) -> str:
+    """The writer tag of a file named ``<source>_<n>.ext`` or ``<number>__<source>_<n>.ext``."""
+    stem = Path(path).stem.split("__")[-1]
+    return stem.rsplit("_", 1)[0]
+
+
 def evaluate(classifier: DigitClassifier, data: Path) -> tuple[dict, list[tuple[np.ndarray, str]]]:
     """Scores keyed by (kind, source) and the frames seen, for the contact sheet."""
     with open(data / "labels.csv", newline="") as fh:
@@ -47,7 +53,8 @@ def evaluate(classifier: DigitClassifier, data: Path) -> tuple[dict, list[tuple[
     frames: list[tuple[np.ndarray, str]] = []
     mistakes: list[str] = []
     for row in rows:
-        path, kind, label, source = data / row["path"], row["kind"], row["label"], row["source"]
+        path, kind, label = data / row["path"], row["kind"], row["label"]
+        source = row.get("source") or source_of(row["path"])
         image = load_image(path)
         if kind == "multi":
             reading = classifier.read_number(image)
@@ -99,7 +106,7 @@ def contact_sheet(frames: list[tuple[np.ndarray, str]], path: Path, columns: int
 
 def time_frame(classifier: DigitClassifier, data: Path, repeats: int = 30) -> float:
     """Milliseconds for classify() on a 640x480 BGR frame (median of ``repeats``)."""
-    photo = load_image(next(iter(sorted((data / "single" / "7").glob("ericadgjl_*")))))
+    photo = load_image(sorted((data / "single" / "7").glob("*"))[0])
     frame = cv2.resize(photo, (640, 480), interpolation=cv2.INTER_AREA)
     classifier.classify(frame)
     times = []
