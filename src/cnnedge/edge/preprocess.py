@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -32,20 +33,30 @@ import numpy as np
 from cnnedge.edge.images import describe
 from cnnedge.errors import ImageError
 
+if TYPE_CHECKING:
+    from cnnedge.edge._number import TextLine
+
 __all__ = [
     "Blob",
     "Box",
     "DigitCrop",
+    "find_candidates",
     "find_digit",
     "find_digits",
     "frame_from_mask",
     "is_mnist_frame",
     "mnist_frame",
+    "segment_lines",
     "segment_number",
 ]
 
 #: Longest side of the working copy used to find one digit.
 SINGLE_WORK_SIDE = 160
+#: Longest side of the working copy in which candidates are found for a model to judge:
+#: fine enough that a digit 5% of the picture's shorter side still has strokes.
+CANDIDATE_WORK_SIDE = 320
+#: Longest side of the coarse copy on which the paper (the background) is estimated.
+BACKGROUND_SIDE = 160
 #: Working copies are downscaled by a power of two, to at least this share of the
 #: working side.
 SNAP_SHARE = 0.6
@@ -81,8 +92,38 @@ BORDER_BAND = 0.02
 MAX_DIGIT_ASPECT = 2.0
 #: Smallest digit, as a share of the picture's shorter side.
 MIN_DIGIT_SHARE = 0.06
+#: Smallest candidate shown to the model, as a share of the picture's shorter side (a
+#: little under the 5% a readable digit takes in a big photo).
+SMALLEST_CANDIDATE = 0.04
 #: Most groups of blobs tried, biggest first, when looking for the one digit.
 MAX_CANDIDATES = 3
+#: Most candidates one picture hands the model to judge.
+CANDIDATES = 6
+#: Widths of the opening that takes the paper out, as shares of the working copy's shorter
+#: side: a sixth follows shadows closely; half keeps the strokes of a bold marker digit
+#: that fills its picture, which a sixth would take for paper.
+BACKGROUND_SHARES = (1 / 6, 1 / 2)
+#: A picture whose level taken for ink covers more than FILLED_EDGE of its edge, while
+#: the other level covers a FILLED_SHARE of it, 60 grey levels apart or more, is a bold
+#: digit filling its picture, read with the other polarity.
+FILLED_EDGE = 0.7
+FILLED_SHARE = (0.15, 0.7)
+MIN_SPLIT_CONTRAST = 60.0
+#: A candidate smaller than this share of the picture's shorter side that touches its
+#: edge is part of something the picture cuts off (a digit cut by a tight crop is big).
+CUT_OFF_SHARE = 0.35
+#: A blob along more than this share of the picture's edge is its background.
+BACKGROUND_EDGE = 0.5
+#: Candidates whose boxes overlap more than this (intersection over union) are one.
+SAME_CANDIDATE = 0.7
+#: How much more ink the wider background must find for its candidates to be looked at.
+BOLD_GAIN = 1.3
+#: Candidates bigger than this (working pixels) are framed from a copy shrunk to it: the
+#: 20x20 frame needs no more, and evening out the strokes of a big mask is slow.
+CROP_SIDE = 64
+#: Noise (grey levels, robust standard deviation) above which the working copy is
+#: median-filtered before the threshold.
+NOISY_SPREAD = 6.0
 #: Strokes wider than this share of the digit's size are blobs (objects, shadows).
 MAX_STROKE_RATIO = 0.42
 #: Ink must peak at least this far above the threshold (a gradient barely crosses it).
@@ -144,9 +185,13 @@ class DigitCrop:
 
 @dataclass(frozen=True)
 class Blob:
-    """One blob of ink in a number and the ways to read it: whole, or cut into digits."""
+    """One blob of ink in a number and the ways to read it: whole, or cut into digits.
+
+    ``box``: where it is in the picture (None for a picture that is one MNIST frame).
+    """
 
     options: tuple[tuple[DigitCrop, ...], ...]
+    box: Box | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +258,110 @@ def find_digit(image: np.ndarray) -> DigitCrop | None:
     return None
 
 
+def find_candidates(
+    image: np.ndarray, *, limit: int = CANDIDATES, region: Box | None = None
+) -> list[DigitCrop]:
+    """Everything in a picture that may be a digit, framed for a model to judge.
+
+    Groups of ink found against the paper at two widths of background (so that the strokes
+    of a bold marker survive as well as a ballpoint's hairlines), biggest first, at most
+    ``limit``; a group too small to frame well in the working copy is framed from a sharper
+    copy of the picture around it. With ``region`` (image pixels), only groups whose centre
+    lies in it, found and framed in the whole picture so that none is cut at its edge.
+    Nothing here decides whether a group is a digit: that is the model's judgement (see
+    :class:`cnnedge.edge.DigitClassifier`).
+    """
+    _check(image)
+    if image.shape[:2] == (28, 28) and is_mnist_frame(_gray(image)):
+        single = find_digit(image)
+        return [] if single is None else [single]
+    prepared = _prepare(image, CANDIDATE_WORK_SIDE)
+    if prepared is None:
+        return []
+    found: list[tuple[int, DigitCrop]] = []
+    for ink in _inks(prepared):
+        short = min(ink.mask.shape)
+        for local, box in _groups(ink, limit, region=region):
+            size = max(box.w, box.h)
+            if size < SMALLEST_CANDIDATE * short:
+                break  # the rest are smaller still
+            if size < CUT_OFF_SHARE * short and _on_border(box, ink.mask.shape):
+                continue  # part of something outside the picture: a page's corner, a pen
+            if size < REFINE_BELOW and ink.scale < 1:
+                crop = _sharper(image, box, ink)
+            else:
+                crop = _crop(local, ink, offset=(box.x, box.y))
+            if crop is not None and not any(
+                _iou(crop.box, c.box) > SAME_CANDIDATE for _, c in found
+            ):
+                found.append((crop.box.w * crop.box.h, crop))
+    found.sort(key=lambda item: -item[0])
+    return [crop for _, crop in found[:limit]]
+
+
+def _groups(
+    ink: _Ink, limit: int, *, region: Box | None = None
+) -> Iterator[tuple[np.ndarray, Box]]:
+    """Groups of blobs that may be one digit each, biggest first, as masks in their boxes;
+    with ``region`` (image pixels), only those whose centre lies in it."""
+    labels, stats = _components(ink.mask)
+    if len(stats) == 0:
+        return
+    ids = _writing_blobs(labels, stats, 0.03, exclude=_backgrounds(labels, len(stats)))
+    tried: set[int] = set()
+    for main in ids:
+        if main in tried:
+            continue
+        if limit == 0:
+            return
+        chosen, group = _group(main, ids, stats)
+        tried.update(chosen)
+        if region is not None and not _centre_in(group, region, ink.scale):
+            continue
+        limit -= 1
+        yield _member_mask(labels[group.y : group.y2, group.x : group.x2], chosen), group
+
+
+def _sharper(image: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
+    """A small group framed from a sharper copy of the part of the picture around it."""
+    margin = max(box.w, box.h)
+    inv = 1.0 / ink.scale
+    ih, iw = ink.image_shape
+    x0, y0 = max(0, int((box.x - margin) * inv)), max(0, int((box.y - margin) * inv))
+    x1 = min(iw, int(np.ceil((box.x2 + margin) * inv)))
+    y1 = min(ih, int(np.ceil((box.y2 + margin) * inv)))
+    near = _find_ink(image[y0:y1, x0:x1], REFINE_SIDE)
+    first = None if near is None else next(_groups(near, 1), None)
+    if first is None or near is None:
+        return None
+    crop = _crop(first[0], near, offset=(first[1].x, first[1].y))
+    return DigitCrop(crop.frame, Box(crop.box.x + x0, crop.box.y + y0, crop.box.w, crop.box.h))
+
+
+def _backgrounds(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per blob, whether it covers most of the picture's edge: the paper itself (read with
+    the other polarity), a table, a dark surround; writing touches the edge in places."""
+    ring = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    along = np.bincount(ring, minlength=count + 1)[1:]
+    return along > BACKGROUND_EDGE * len(ring)
+
+
+def _centre_in(box: Box, region: Box, scale: float) -> bool:
+    """Whether ``box`` (working pixels) has its centre inside ``region`` (image pixels)."""
+    cx, cy = (box.x + box.w / 2) / scale, (box.y + box.h / 2) / scale
+    return region.x <= cx < region.x2 and region.y <= cy < region.y2
+
+
+def _iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    w = min(a.x2, b.x2) - max(a.x, b.x)
+    h = min(a.y2, b.y2) - max(a.y, b.y)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (a.w * a.h + b.w * b.h - inter)
+
+
 def _refine(image: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
     """The digit found again in a sharper copy of the part of the picture around it.
 
@@ -242,19 +391,31 @@ def find_digits(image: np.ndarray) -> list[DigitCrop]:
 
 
 def segment_number(image: np.ndarray) -> list[Blob]:
-    """The blobs of ink of a written number, left to right, each with the ways to cut it.
+    """The blobs of ink of the digits written in a picture, line by line, left to right,
+    each with the ways to cut it (see :func:`segment_lines` for the lines and the signs).
 
     A blob is usually one digit; a wide one may be touching digits. :func:`find_digits`
     takes each blob's first (geometric) option; the classifier weighs them all.
     """
+    return [blob for line in segment_lines(image, strict=True) for blob in line.blobs]
+
+
+def segment_lines(
+    image: np.ndarray, *, region: Box | None = None, strict: bool = False
+) -> list[TextLine]:
+    """The lines of a written number (or several), top to bottom: digit blobs and marks
+    (a minus sign, a decimal point or comma), left to right. Ruled lines, underlines,
+    boxes and table borders are taken out first. With ``region`` (image pixels), only the
+    lines whose centre lies in it, read whole. ``strict`` keeps only what looks like
+    writing on paper, for models that cannot say "not a digit" themselves."""
+    from cnnedge.edge._number import TextLine
+    from cnnedge.edge._number import segment_lines as lines_of
+
     _check(image)
     if image.shape[:2] == (28, 28) and is_mnist_frame(_gray(image)):
         single = find_digit(image)
-        return [] if single is None else [Blob(((single,),))]
-    ink = _find_ink(image, NUMBER_WORK_SIDE)
-    if ink is None:
-        return []
-    return _segment_number(ink)
+        return [] if single is None else [TextLine((Blob(((single,),), single.box),), single.box)]
+    return lines_of(image, region=region, strict=strict)
 
 
 def frame_from_mask(mask: np.ndarray) -> np.ndarray:
@@ -370,7 +531,31 @@ def _dark_ink(work: np.ndarray) -> bool:
     # at most k pixels less darker than the lighter tail's percentile (one partition, not two).
     k = min(small.size - 1, int(INK_TAIL / 100.0 * small.size))
     lighter = np.partition(cv2.subtract(small, paper).ravel(), k)[k]
-    return np.count_nonzero(cv2.subtract(paper, small) < lighter) <= k
+    dark = bool(np.count_nonzero(cv2.subtract(paper, small) < lighter) <= k)
+    return _filled_crop_polarity(small, dark)
+
+
+def _filled_crop_polarity(small: np.ndarray, dark: bool) -> bool:
+    """``dark`` corrected for a bold digit filling its picture.
+
+    There the ink is half of every window, and the local paper follows it. The picture's
+    two-level split tells instead: when the level the ink was taken for covers most of the
+    picture's edge, as only paper does around a tight crop, and the other level is a
+    good part of the picture, the other level is the ink. (A sheet on a desk is
+    different: there the edge is desk, and the split is between desk and sheet.)
+    """
+    _, split = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink_level = 0 if dark else 1
+    ring = np.concatenate([split[0], split[-1], split[1:-1, 0], split[1:-1, -1]])
+    if float((ring == ink_level).mean()) < FILLED_EDGE:
+        return dark
+    share = float((split == 1 - ink_level).mean())
+    if not FILLED_SHARE[0] <= share <= FILLED_SHARE[1]:
+        return dark
+    light, darker = small[split == 1], small[split == 0]
+    if float(light.mean()) - float(darker.mean()) < MIN_SPLIT_CONTRAST:
+        return dark
+    return not dark
 
 
 def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
@@ -381,7 +566,23 @@ def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _find_ink(image: np.ndarray, work_side: int) -> _Ink | None:
+def _find_ink(
+    image: np.ndarray, work_side: int, *, background: float = BACKGROUND_SHARES[0]
+) -> _Ink | None:
+    prepared = _prepare(image, work_side)
+    return None if prepared is None else _ink_at(prepared, background)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A picture's working copy with the ink bright, before any threshold."""
+
+    ink: np.ndarray
+    scale: float
+    image_shape: tuple[int, int]
+
+
+def _prepare(image: np.ndarray, work_side: int) -> _Prepared | None:
     h, w = image.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         return None  # too small to hold a readable digit
@@ -395,21 +596,77 @@ def _find_ink(image: np.ndarray, work_side: int) -> _Ink | None:
         # frame's scale instead of a finer and slower one.
         scale = 2.0 ** np.ceil(np.log2(SNAP_SHARE * scale))
     work = _work_copy(image, scale)
+    work = _denoised(work)
     if scale > 0.5:
         # Area averaging of a larger downscale has smoothed the sensor noise already.
         work = cv2.GaussianBlur(work, (3, 3), 0)
-
     ink = cv2.bitwise_not(work) if _dark_ink(work) else work
-    # Top-hat: the ink minus a background that follows shadows and uneven light, since an
-    # opening wider than any stroke erases the strokes but keeps everything larger.
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(min(work.shape) / 6),) * 2)
-    tophat = cv2.morphologyEx(ink, cv2.MORPH_TOPHAT, kernel)
+    return _Prepared(ink, scale, (h, w))
+
+
+def _denoised(work: np.ndarray) -> np.ndarray:
+    """The working copy with sensor noise removed when there is much of it.
+
+    Noise is measured as the spread of the difference to a 3x3 median (robust: strokes
+    are a minority of pixels); a median filter then removes it and keeps the strokes, where
+    a threshold would otherwise cut the noise into specks and the digit into pieces.
+    Clean pictures are left alone: a median would wear away hairlines a pixel wide.
+    """
+    median = cv2.medianBlur(work, 3)
+    sample = cv2.absdiff(work, median)[::3, ::3].ravel()
+    spread = 1.4826 * float(np.partition(sample, len(sample) // 2)[len(sample) // 2])
+    if spread < NOISY_SPREAD:
+        return work
+    return cv2.medianBlur(median, 5) if spread >= 2 * NOISY_SPREAD else median
+
+
+def _ink_at(prepared: _Prepared, background: float) -> _Ink | None:
+    """The ink above the local paper, the paper being what an opening ``background`` (share
+    of the shorter side) wide leaves: wider than any stroke, so that only the strokes stand
+    out, and no wider, so that shadows and uneven light go with the paper."""
+    return _ink_above(prepared, _coarse(prepared.ink), background)
+
+
+def _inks(prepared: _Prepared) -> list[_Ink]:
+    """The ink against the paper at each of :data:`BACKGROUND_SHARES`, the wider only when
+    it finds clearly more ink (strokes too bold for the narrower one, which erases them)."""
+    coarse = _coarse(prepared.ink)
+    fine = _ink_above(prepared, coarse, BACKGROUND_SHARES[0])
+    bold = _ink_above(prepared, coarse, BACKGROUND_SHARES[1])
+    if fine is None or bold is None:
+        return [ink for ink in (fine, bold) if ink is not None]
+    if cv2.countNonZero(bold.mask) > BOLD_GAIN * cv2.countNonZero(fine.mask):
+        return [fine, bold]
+    return [fine]
+
+
+def _coarse(ink: np.ndarray) -> np.ndarray:
+    """The copy the paper is estimated on: an opening's cost grows with its kernel, and the
+    paper has no fine detail to lose."""
+    coarse = ink
+    while max(coarse.shape) > 1.5 * BACKGROUND_SIDE:
+        half = (max(1, coarse.shape[1] // 2), max(1, coarse.shape[0] // 2))
+        coarse = cv2.resize(coarse, half, interpolation=cv2.INTER_AREA)
+    return coarse
+
+
+def _ink_above(prepared: _Prepared, coarse: np.ndarray, background: float) -> _Ink | None:
+    ink = prepared.ink
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(min(coarse.shape) * background),) * 2)
+    paper = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel)
+    if paper.shape != ink.shape:
+        paper = cv2.resize(paper, ink.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    tophat = cv2.subtract(ink, paper)
 
     # Median detail level: paper texture and sensor noise, as most of a picture is paper.
     # It and Otsu's threshold come from a sample of the pixels: a median or a histogram
     # of thousands of pixels is as good as one of all of them, and cheaper.
     sample = tophat[::4, ::4].ravel()
-    noise = float(max(int(np.partition(sample, len(sample) // 2)[len(sample) // 2]), 1))
+    low, middle = len(sample) // 5, len(sample) // 2
+    part = np.partition(sample, (low, middle))
+    # Where ink covers more than half the picture (a bold digit filling it), the median
+    # is ink: the lower quintile, scaled to a median of paper noise, says what paper is.
+    noise = float(max(min(int(part[middle]), 2.5 * int(part[low])), 1))
     otsu, _ = cv2.threshold(tophat[::2, ::2], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # Otsu splits ink from paper when there is ink; the floors stop it from splitting
     # paper noise into "ink" on a blank page.
@@ -417,7 +674,7 @@ def _find_ink(image: np.ndarray, work_side: int) -> _Ink | None:
     _, mask = cv2.threshold(tophat, threshold, 1, cv2.THRESH_BINARY)
     if not cv2.countNonZero(mask):
         return None
-    return _Ink(mask, ink, tophat, threshold, scale, (h, w))
+    return _Ink(mask, ink, tophat, threshold, prepared.scale, prepared.image_shape)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,9 +690,12 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, stats[1:count]
 
 
-def _writing_blobs(labels: np.ndarray, stats: np.ndarray, share: float) -> list[int]:
+def _writing_blobs(
+    labels: np.ndarray, stats: np.ndarray, share: float, *, exclude: np.ndarray | None = None
+) -> list[int]:
     """Rows of the blobs that may be writing, biggest first: not a border line (see
-    :func:`_is_border_line`), and at least ``share`` of the biggest such blob's area."""
+    :func:`_is_border_line`), not in ``exclude`` (bools per row), and at least ``share`` of
+    the biggest such blob's area."""
     areas = stats[:, cv2.CC_STAT_AREA]
     band = max(2, round(BORDER_BAND * min(labels.shape)))
     kept: list[int] = []
@@ -445,6 +705,8 @@ def _writing_blobs(labels: np.ndarray, stats: np.ndarray, share: float) -> list[
     for i in np.argsort(-areas, kind="stable").tolist():
         if areas[i] < limit:
             break
+        if exclude is not None and exclude[i]:
+            continue
         if not _is_border_line(labels, stats[i].tolist(), i + 1, band):
             if not kept:
                 limit = max(limit, share * float(areas[i]))
@@ -827,9 +1089,17 @@ def _crop(
     """
     x0, y0, w, h = cv2.boundingRect(mask)
     x1, y1 = x0 + w, y0 + h
+    tight = mask[y0:y1, x0:x1]
     if (h, w) != mask.shape:
         width = None
-    tight = _even_stroke(mask[y0:y1, x0:x1], width=width)
+    if max(h, w) > CROP_SIDE:
+        shrink = CROP_SIDE / max(h, w)
+        size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+        small = cv2.resize(tight * np.uint8(255), size, interpolation=cv2.INTER_AREA)
+        # A low cut keeps hairlines (a quarter covered) whole; the strokes are evened next.
+        tight = (small >= 64).view(np.uint8)
+        width = None if width is None else width * shrink
+    tight = _even_stroke(tight, width=width)
     inv = 1.0 / ink.scale
     ih, iw = ink.image_shape
     x0, x1, y0, y1 = x0 + offset[0], x1 + offset[0], y0 + offset[1], y1 + offset[1]
