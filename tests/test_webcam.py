@@ -75,17 +75,24 @@ class FakeClassifier:
         self.delay = delay
         self.calls = 0
 
-    def classify(self, image: np.ndarray, *, threshold: float | None = None) -> _Pred:
+    def classify(
+        self, image: np.ndarray, *, threshold: float | None = None, region: Box | None = None
+    ) -> _Pred:
+        # Reads the region's first pixel, and answers in the whole frame's pixels, as the
+        # real classifier does.
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)
-        level = int(image.reshape(-1)[0])
+        x, y = (0, 0) if region is None else (region.x, region.y)
+        level = int(image[y, x].reshape(-1)[0])
         if level == 255:
             return _Pred(None, 0.0, None)
-        return _Pred(level // 20, 0.9, Box(2, 3, 10, 12))
+        return _Pred(level // 20, 0.9, Box(2 + x, 3 + y, 10, 12))
 
-    def read_number(self, image: np.ndarray, *, threshold: float | None = None) -> _Reading:
-        p = self.classify(image, threshold=threshold)
+    def read_number(
+        self, image: np.ndarray, *, threshold: float | None = None, region: Box | None = None
+    ) -> _Reading:
+        p = self.classify(image, threshold=threshold, region=region)
         text = "" if p.digit is None else f"{p.digit}{p.digit}"
         return _Reading(text, p.confidence, p.box)
 

@@ -13,7 +13,7 @@ import mmap
 import numbers
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -22,12 +22,29 @@ import numpy as np
 import onnxruntime as ort
 
 from cnnedge.edge import _protobuf as protobuf
+from cnnedge.edge import metadata as _meta
 from cnnedge.edge.images import ImageInput, load_image
 from cnnedge.edge.metadata import ModelMetadata
-from cnnedge.edge.preprocess import Box, DigitCrop, find_digit, segment_number
+from cnnedge.edge.preprocess import (
+    Blob,
+    Box,
+    DigitCrop,
+    find_candidates,
+    find_digit,
+    segment_lines,
+)
 from cnnedge.errors import ArgumentError, ModelError
 
-__all__ = ["BUNDLED_MODEL", "DigitClassifier", "ModelInput", "Prediction", "Reading"]
+__all__ = [
+    "BUNDLED_MODEL",
+    "LOW_CONFIDENCE",
+    "NOT_A_DIGIT",
+    "NO_INK",
+    "DigitClassifier",
+    "ModelInput",
+    "Prediction",
+    "Reading",
+]
 
 #: File name of the default model inside the ``cnnedge.models`` package.
 BUNDLED_MODEL = "digits.onnx"
@@ -53,19 +70,39 @@ _MAX_BATCH = 256
 SPLIT_MARGIN = 0.005
 
 
+#: Why a :class:`Prediction` holds no digit.
+NO_INK = "no writing found"
+NOT_A_DIGIT = "not a digit"
+LOW_CONFIDENCE = "below the threshold"
+
+
 @dataclass(frozen=True)
 class Prediction:
     """What the classifier read in one image.
 
-    ``digit`` is None when there is no digit: either no writing was found (``box`` is
-    None and ``probabilities`` are all zero) or the model's ``confidence`` was below the
-    threshold (``box`` and ``probabilities`` still say what it saw).
+    ``digit`` is None when there is no digit, and ``reason`` says why:
+
+    - :data:`NO_INK` (``"no writing found"``): nothing in the picture stands out from the
+      paper; ``box`` is None and ``probabilities`` are all zero;
+    - :data:`NOT_A_DIGIT` (``"not a digit"``): the model looked at what was found and says
+      it is not a digit (a letter, a symbol, a scene); ``confidence`` is how sure it is,
+      ``box`` what it looked at. Only models with a "not a digit" output (cnnedge's
+      bundled model, the robust recipe) say this;
+    - :data:`LOW_CONFIDENCE` (``"below the threshold"``): the model's best digit has less
+      ``confidence`` than the threshold asked for; ``box`` and ``probabilities`` still say
+      what it saw.
+
+    ``probabilities`` has one entry per model output (the classifier's ``labels``: the ten
+    digits, then "not a digit" for models that have it). ``others`` counts the other
+    digits the model saw beside this one (several digits: read them with ``read_number``).
     """
 
     digit: int | None
     confidence: float
     probabilities: tuple[float, ...]
     box: Box | None
+    reason: str | None = None
+    others: int = 0
 
     @property
     def found(self) -> bool:
@@ -75,27 +112,46 @@ class Prediction:
         return {
             "digit": self.digit,
             "confidence": round(self.confidence, 6),
+            "reason": self.reason,
             "probabilities": [round(p, 6) for p in self.probabilities],
             "box": None if self.box is None else [self.box.x, self.box.y, self.box.w, self.box.h],
+            "other_digits": self.others,
         }
 
 
 @dataclass(frozen=True)
 class Reading:
-    """The digits of a written number, left to right."""
+    """The digits of the numbers written in a picture, line by line, left to right.
+
+    ``digits`` holds every digit read, in reading order. ``lines`` holds each line as
+    written: its digits (``?`` for one below the confidence threshold), with a minus sign
+    before the first and a decimal point or comma between digits where they were written.
+    """
 
     digits: tuple[Prediction, ...]
+    lines: tuple[str, ...] | None = None
 
     @property
     def text(self) -> str:
-        """The number as text; ``?`` marks a digit below the confidence threshold."""
+        """The numbers as text, one line each (``"123\\n456"`` for two lines); ``?`` marks
+        a digit below the confidence threshold."""
+        if self.lines is not None:
+            return "\n".join(self.lines)
         return "".join("?" if d.digit is None else str(d.digit) for d in self.digits)
 
     @property
-    def value(self) -> int | None:
-        """The number, or None if no digits were found or any is uncertain."""
-        text = self.text
-        return int(text) if text and "?" not in text else None
+    def values(self) -> tuple[int | float | None, ...]:
+        """Each line's number (see :attr:`value`)."""
+        return tuple(_number_value(line) for line in self.text.split("\n") if line)
+
+    @property
+    def value(self) -> int | float | None:
+        """The number: an int, or a float when a decimal point or comma was written (a
+        comma is read as the decimal separator unless a point follows it: ``1,234.5``).
+        None if nothing was found, a digit is uncertain, or there are several lines (see
+        :attr:`values`)."""
+        values = self.values
+        return values[0] if len(values) == 1 else None
 
     @property
     def confidence(self) -> float:
@@ -118,10 +174,28 @@ class Reading:
         return {
             "text": self.text,
             "value": self.value,
+            "lines": [
+                {"text": line, "value": _number_value(line)} for line in self.text.split("\n")
+            ]
+            if self.text
+            else [],
             "confidence": round(self.confidence, 6),
             "box": None if box is None else [box.x, box.y, box.w, box.h],
             "digits": [d.to_dict() for d in self.digits],
         }
+
+
+def _number_value(text: str) -> int | float | None:
+    if not text or "?" in text or not any(c.isdigit() for c in text):
+        return None
+    if "." in text:
+        text = text.replace(",", "")
+    elif "," in text:
+        text = text.replace(",", ".", 1).replace(",", "")
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return None
 
 
 class DigitClassifier:
@@ -186,8 +260,12 @@ class DigitClassifier:
             self.name, list(self._input.shape), meta.input_layout if meta else None
         )
         self._output_name = _pick_output(self._session)
-        labels = meta.labels if meta else tuple(str(d) for d in range(10))
+        labels = meta.labels if meta else _meta.DIGIT_LABELS
         self.labels: tuple[str, ...] = tuple(labels)
+        #: The index of the model's "not a digit" output, or None when it has none.
+        self.reject_index: int | None = (
+            self.labels.index(_meta.NOT_A_DIGIT) if _meta.NOT_A_DIGIT in self.labels else None
+        )
         #: Whether outputs are logits (softmax applied) or probabilities; None: detected.
         self.output: OutputKind | None = output or (meta.output if meta else None)
         self.polarity: Polarity = polarity or (meta.polarity if meta else "white-on-black")
@@ -206,47 +284,99 @@ class DigitClassifier:
     # ---------------------------------------------------------------------------------
     # Reading pictures
 
-    def classify(self, image: ImageInput, *, threshold: float | None = None) -> Prediction:
-        """The digit in one picture (a path, encoded bytes or an array)."""
-        return self.classify_batch([image], threshold=threshold)[0]
+    def classify(
+        self, image: ImageInput, *, threshold: float | None = None, region: Box | None = None
+    ) -> Prediction:
+        """The digit in one picture (a path, encoded bytes or an array).
+
+        ``region`` (a :class:`Box` in the picture's pixels) chooses where to look: a digit
+        whose centre lies in it is read whole, from the whole picture, even where it
+        crosses the region's edge.
+        """
+        return self.classify_batch([image], threshold=threshold, region=region)[0]
 
     def classify_batch(
-        self, images: Iterable[ImageInput], *, threshold: float | None = None
+        self,
+        images: Iterable[ImageInput],
+        *,
+        threshold: float | None = None,
+        region: Box | None = None,
     ) -> list[Prediction]:
         """The digit in each picture, with one model run for the whole batch.
 
         ``images`` is a list (or any iterable) of paths, encoded bytes or arrays, or an
         array stacking images of one size, (N, H, W) or (N, H, W, C).
+
+        With a model that has a "not a digit" output, every candidate the finder sees in a
+        picture is shown to the model, and the biggest one it takes for a digit is the
+        answer. A model without one (the notebook's recipe, most foreign models) answers
+        for whatever looks most like one written digit.
         """
         limit = self._limit(threshold)
-        crops = [find_digit(load_image(image)) for image in _batch_items(images)]
-        return self._predict_crops(crops, limit)
+        pictures = [load_image(image) for image in _batch_items(images)]
+        if self.reject_index is None:
+            crops = [_find_digit_in(picture, region) for picture in pictures]
+            return self._predict_crops(crops, limit)
+        found = [find_candidates(picture, region=region) for picture in pictures]
+        frames = [crop.frame for crops in found for crop in crops]
+        probs = self._probabilities(frames)
+        out: list[Prediction] = []
+        row = 0
+        for crops in found:
+            out.append(self._judge(crops, probs[row : row + len(crops)], limit))
+            row += len(crops)
+        return out
 
-    def read_number(self, image: ImageInput, *, threshold: float | None = None) -> Reading:
-        """The digits of a number written in one picture, left to right.
+    def read_number(
+        self, image: ImageInput, *, threshold: float | None = None, region: Box | None = None
+    ) -> Reading:
+        """The numbers written in one picture, line by line, left to right.
 
+        Ruled lines, underlines, boxes and table borders are not digits and are taken out.
         Touching digits form one blob of ink; each way of cutting it is classified (all in
-        one batch) and the cut whose digits the model is surest of wins.
+        one batch) and the cut whose digits the model is surest of wins. With a model that
+        has a "not a digit" output, what it says is not a digit (a letter, a mark) is left
+        out of the number. ``region`` (a :class:`Box`) chooses the lines to read: those
+        whose centre lies in it, read whole.
         """
         limit = self._limit(threshold)
-        blobs = segment_number(load_image(image))
-        crops = [crop for blob in blobs for option in blob.options for crop in option]
+        lines = segment_lines(load_image(image), region=region, strict=self.reject_index is None)
+        crops = [
+            crop for line in lines for blob in line.blobs for option in blob.options
+            for crop in option
+        ]  # fmt: skip
         predictions = iter(self._predict_crops(crops, limit))
         digits: list[Prediction] = []
-        for blob in blobs:
-            options = [[next(predictions) for _ in option] for option in blob.options]
-            # Geometric mean of the confidences, so that options of any length compare.
-            scores = [
-                float(np.log(np.maximum([p.confidence for p in found], 1e-9)).mean())
-                for found in options
-            ]
-            best = int(np.argmax(scores))
-            # The first option is the geometric guess; MNIST models are confident even on
-            # half a digit, so another cut must make the model clearly surer to win.
-            if scores[best] <= scores[0] + SPLIT_MARGIN:
-                best = 0
-            digits.extend(options[best])
-        return Reading(tuple(digits))
+        texts: list[str] = []
+        for line in lines:
+            text = ""
+            for item in line.items:
+                if isinstance(item, Blob):
+                    read = self._read_blob(item, predictions)
+                    digits.extend(read)
+                    text += "".join("?" if d.digit is None else str(d.digit) for d in read)
+                elif text or item.text == "-":
+                    text += item.text
+            text = text.rstrip(".,")
+            if any(c.isdigit() or c == "?" for c in text):
+                texts.append(text)
+        return Reading(tuple(digits), tuple(texts))
+
+    def _read_blob(self, blob: Blob, predictions: Iterator[Prediction]) -> list[Prediction]:
+        """The digits of one blob: its options' predictions taken from ``predictions``, the
+        best option chosen, what the model calls "not a digit" left out."""
+        options = [[next(predictions) for _ in option] for option in blob.options]
+        # Geometric mean of the digits' probabilities, so that options of any length compare.
+        scores = [
+            float(np.log(np.maximum([_digit_probability(p) for p in found], 1e-9)).mean())
+            for found in options
+        ]
+        best = int(np.argmax(scores))
+        # The first option is the geometric guess; MNIST models are confident even on
+        # half a digit, so another cut must make the model clearly surer to win.
+        if scores[best] <= scores[0] + SPLIT_MARGIN:
+            best = 0
+        return [p for p in options[best] if p.reason != NOT_A_DIGIT]
 
     # ---------------------------------------------------------------------------------
     # Model-level access
@@ -302,26 +432,57 @@ class DigitClassifier:
     def _limit(self, threshold: float | None) -> float:
         return self.threshold if threshold is None else _check_threshold(threshold)
 
+    def _probabilities(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        if not frames:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.predict_mnist(np.stack(frames))
+
+    def _judge(self, crops: Sequence[DigitCrop], probs: np.ndarray, limit: float) -> Prediction:
+        """The answer for one picture from its candidates (biggest first) and the model's
+        probabilities for each: the biggest candidate the model takes for a digit, unless
+        it stands in a row of things the model says are not digits (an 'O' in a word)."""
+        if not crops:
+            return Prediction(None, 0.0, tuple(0.0 for _ in self.labels), None, NO_INK)
+        best = np.argmax(probs, axis=1)
+        digits = [i for i in range(len(crops)) if best[i] != self.reject_index]
+        if not digits:
+            p = probs[0]
+            return Prediction(
+                None, float(p[self.reject_index]), _floats(p), crops[0].box, NOT_A_DIGIT
+            )
+        chosen = digits[0]
+        p = probs[chosen]
+        box = crops[chosen].box
+        row = [i for i in range(len(crops)) if i != chosen and _neighbours(box, crops[i].box)]
+        refused = sum(best[i] == self.reject_index for i in row)
+        if refused >= 2 and refused > len(row) - refused:
+            return Prediction(None, float(p[self.reject_index]), _floats(p), box, NOT_A_DIGIT)
+        confidence = float(p[best[chosen]])
+        if confidence < limit:
+            return Prediction(None, confidence, _floats(p), box, LOW_CONFIDENCE)
+        others = sum(1 for i in digits if i != chosen and _alike(box, crops[i].box))
+        return Prediction(int(best[chosen]), confidence, _floats(p), box, None, others)
+
     def _predict_crops(self, crops: Sequence[DigitCrop | None], limit: float) -> list[Prediction]:
         found = [c for c in crops if c is not None]
-        probs = (
-            self.predict_mnist(np.stack([c.frame for c in found]))
-            if found
-            else np.zeros((0, len(self.labels)), np.float32)
-        )
+        probs = self._probabilities([c.frame for c in found])
         empty = tuple(0.0 for _ in self.labels)
         out: list[Prediction] = []
         row = 0
         for crop in crops:
             if crop is None:
-                out.append(Prediction(None, 0.0, empty, None))
+                out.append(Prediction(None, 0.0, empty, None, NO_INK))
                 continue
             p = probs[row]
             row += 1
             best = int(np.argmax(p))
             confidence = float(p[best])
-            digit = best if confidence >= limit else None
-            out.append(Prediction(digit, confidence, tuple(float(v) for v in p), crop.box))
+            if best == self.reject_index:
+                out.append(Prediction(None, confidence, _floats(p), crop.box, NOT_A_DIGIT))
+            elif confidence < limit:
+                out.append(Prediction(None, confidence, _floats(p), crop.box, LOW_CONFIDENCE))
+            else:
+                out.append(Prediction(best, confidence, _floats(p), crop.box))
         return out
 
     def _feed(self, frames: np.ndarray) -> np.ndarray:
@@ -415,6 +576,47 @@ class DigitClassifier:
         if self.output == "logits" or (self.output is None and not _is_distribution(scores)):
             scores = _softmax(scores)
         return scores.astype(np.float32, copy=False)
+
+
+def _alike(a: Box, b: Box) -> bool:
+    """Whether ``b`` could be another digit written like ``a``: of a similar height, and
+    not a piece of ``a``."""
+    inside = max(a.x, b.x) >= min(a.x2, b.x2) or max(a.y, b.y) >= min(a.y2, b.y2)
+    return inside and 0.6 * a.h <= b.h <= 1.6 * a.h
+
+
+def _neighbours(a: Box, b: Box) -> bool:
+    """Whether ``b`` stands beside ``a`` in a line of writing: of a similar height, level
+    with it, and less than a height and a half away."""
+    level = min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * min(a.h, b.h)
+    gap = max(b.x - a.x2, a.x - b.x2)
+    return _alike(a, b) and level and gap <= 1.5 * a.h
+
+
+def _digit_probability(p: Prediction) -> float:
+    """How likely a prediction is some digit: its best digit's probability."""
+    return max(p.probabilities[:10], default=0.0) if p.reason == NOT_A_DIGIT else p.confidence
+
+
+def _floats(p: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in p)
+
+
+def _find_digit_in(picture: np.ndarray, region: Box | None) -> DigitCrop | None:
+    """:func:`find_digit` inside ``region`` only (the rules need a picture of the digit),
+    with the box in the whole picture's pixels."""
+    if region is None:
+        return find_digit(picture)
+    h, w = picture.shape[:2]
+    x0, y0 = max(0, region.x), max(0, region.y)
+    x1, y1 = min(w, region.x2), min(h, region.y2)
+    if x1 <= x0 or y1 <= y0:
+        raise ArgumentError(f"region {region} lies outside the {w}x{h} picture")
+    crop = find_digit(picture[y0:y1, x0:x1])
+    if crop is None:
+        return None
+    box = crop.box
+    return DigitCrop(crop.frame, Box(box.x + x0, box.y + y0, box.w, box.h))
 
 
 # -------------------------------------------------------------------------------------

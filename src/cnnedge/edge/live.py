@@ -332,9 +332,13 @@ class Sink(Protocol):
 class _Classifier(Protocol):
     threshold: float
 
-    def classify(self, image: Any, *, threshold: float | None = None) -> Any: ...
+    def classify(
+        self, image: Any, *, threshold: float | None = None, region: Box | None = None
+    ) -> Any: ...
 
-    def read_number(self, image: Any, *, threshold: float | None = None) -> Any: ...
+    def read_number(
+        self, image: Any, *, threshold: float | None = None, region: Box | None = None
+    ) -> Any: ...
 
 
 class LiveLoop:
@@ -448,12 +452,11 @@ class LiveLoop:
         wall = time.time()
         height, width = frame.shape[:2]
         roi = self.config.roi.box(width, height)
-        crop = frame[roi.y : roi.y2, roi.x : roi.x2]
         start = time.perf_counter()
-        text, confidence, box = self._read(crop)
+        # The region chooses where to look; what is found there is read from the whole
+        # frame, so a digit or a number crossing the region's edge is read whole.
+        text, confidence, box = self._read(frame, None if self.config.roi.is_full() else roi)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
-        if box is not None:
-            box = Box(box.x + roi.x, box.y + roi.y, box.w, box.h)
 
         stable = state.stabilizer.update(text, confidence)
         if stable.text is None:
@@ -484,13 +487,13 @@ class LiveLoop:
             show_roi=not self.config.roi.is_full(),
         )
 
-    def _read(self, crop: np.ndarray) -> tuple[str | None, float, Box | None]:
+    def _read(self, frame: np.ndarray, region: Box | None) -> tuple[str | None, float, Box | None]:
         threshold = self.config.threshold
         if self.config.number:
-            reading = self.classifier.read_number(crop, threshold=threshold)
+            reading = self.classifier.read_number(frame, threshold=threshold, region=region)
             text = reading.text or None
             return text, float(reading.confidence), reading.box
-        prediction = self.classifier.classify(crop, threshold=threshold)
+        prediction = self.classifier.classify(frame, threshold=threshold, region=region)
         text = None if prediction.digit is None else str(prediction.digit)
         return text, float(prediction.confidence), prediction.box
 

@@ -12,9 +12,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["PREFIX", "ModelMetadata"]
+__all__ = ["DIGIT_LABELS", "NOT_A_DIGIT", "PREFIX", "ModelMetadata"]
 
 PREFIX = "cnnedge."
+DIGIT_LABELS = tuple(str(d) for d in range(10))
+#: The label of a model's "not a digit" output. A runner answers "no digit" when it wins.
+NOT_A_DIGIT = "not a digit"
 
 Layout = Literal["NHWC", "NCHW"]
 Polarity = Literal["white-on-black", "black-on-white"]
@@ -25,7 +28,9 @@ OutputKind = Literal["probabilities", "logits"]
 class ModelMetadata:
     """What a runner must know to feed a digit model correctly, and where the model came from."""
 
-    labels: tuple[str, ...] = tuple(str(d) for d in range(10))
+    #: One label per output, in order: the digits, and for a model that can tell,
+    #: :data:`NOT_A_DIGIT`.
+    labels: tuple[str, ...] = DIGIT_LABELS
     input_layout: Layout = "NHWC"
     #: Pixel value of background (first) and full ink (second) after scaling.
     input_range: tuple[float, float] = (0.0, 1.0)
