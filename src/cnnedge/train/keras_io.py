@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnedge.errors import ModelError, require
-from cnnedge.train.model import INPUT_SHAPE, NUM_CLASSES
+from cnnedge.train.model import INPUT_SHAPE, NUM_CLASSES, ROBUST_CLASSES
 
 if TYPE_CHECKING:
     import keras
@@ -20,7 +20,8 @@ def load_keras_model(
 ) -> keras.Model:
     """Load a Keras model file; ModelError when missing, corrupt, not Keras or misshapen.
 
-    With ``check_shape`` the model must take (batch, 28, 28, 1) and give (batch, 10);
+    With ``check_shape`` the model must take (batch, 28, 28, 1) and give (batch, 10), or
+    (batch, 11) with "not a digit" last (the robust recipe);
     ``compile`` restores the loss and optimizer state (to continue training).
     """
     path = Path(path)
@@ -46,9 +47,10 @@ def load_keras_model(
     if check_shape:
         in_shape = tuple(model.inputs[0].shape[1:]) if model.inputs else None
         out_shape = tuple(model.outputs[0].shape[1:]) if model.outputs else None
-        if in_shape != INPUT_SHAPE or out_shape != (NUM_CLASSES,):
+        if in_shape != INPUT_SHAPE or out_shape not in ((NUM_CLASSES,), (ROBUST_CLASSES,)):
             raise ModelError(
                 f"{path} takes input {in_shape} and gives {out_shape}; a digit model must take "
-                f"(28, 28, 1) images and give {NUM_CLASSES} class probabilities."
+                f"(28, 28, 1) images and give {NUM_CLASSES} class probabilities (or "
+                f"{ROBUST_CLASSES}, the last for 'not a digit')."
             )
     return model

@@ -7,18 +7,31 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["INPUT_SHAPE", "NUM_CLASSES", "REFERENCE_PARAMS", "build_model"]
+__all__ = [
+    "INPUT_SHAPE",
+    "NUM_CLASSES",
+    "REFERENCE_PARAMS",
+    "ROBUST_CLASSES",
+    "ROBUST_PARAMS",
+    "build_model",
+]
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+#: The robust recipe's outputs: the ten digits and "not a digit".
+ROBUST_CLASSES = 11
 #: Trainable parameters of the reference architecture; a test pins it.
 REFERENCE_PARAMS = 255_274
+#: The same network with an eleventh output (33 more weights).
+ROBUST_PARAMS = 255_307
 
 
-def build_model() -> keras.Model:
-    """Conv 32 5x5 / pool / Conv 64 5x5 / pool / Dense 64 / Dense 32 / Dense 10, compiled.
+def build_model(*, classes: int = NUM_CLASSES) -> keras.Model:
+    """Conv 32 5x5 / pool / Conv 64 5x5 / pool / Dense 64 / Dense 32 / Dense ``classes``,
+    compiled.
 
-    Pixels in [0, 1], white digit on black, shape (batch, 28, 28, 1); softmax output.
+    Pixels in [0, 1], white digit on black, shape (batch, 28, 28, 1); softmax output. The
+    notebook's network has 10 classes; the robust recipe adds "not a digit" as an 11th.
     Seed Keras (``keras.utils.set_random_seed``) before calling for repeatable weights.
     """
     import keras
@@ -36,9 +49,9 @@ def build_model() -> keras.Model:
             layers.Dropout(0.4, name="dropout1"),
             layers.Dense(32, activation="relu", name="dense2"),
             layers.Dropout(0.4, name="dropout2"),
-            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+            layers.Dense(classes, activation="softmax", name="probabilities"),
         ],
-        name="cnnedge_reference",
+        name="cnnedge_reference" if classes == NUM_CLASSES else "cnnedge_robust",
     )
     model.compile(
         optimizer="adam",

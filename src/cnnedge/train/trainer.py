@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,18 +20,28 @@ from cnnedge.system import machine_info, package_versions
 from cnnedge.train.paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
 from cnnedge.train.plots import plot_history
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["RECIPES", "TrainConfig", "TrainResult", "train"]
 
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 
 
+#: The recipes: ``seed`` is the notebook's, exactly; ``robust`` trains the same network with
+#: an eleventh output, "not a digit", on photo-like digits and non-digits made while it
+#: trains (:mod:`cnnedge.train._robust`).
+RECIPES = ("seed", "robust")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training recipe. The defaults are the reference recipe."""
+    """The training recipe. The defaults are the reference (notebook) recipe.
 
-    epochs: int = 12
+    ``epochs`` None means the recipe's own: 12 for ``seed``, 16 for ``robust``.
+    """
+
+    epochs: int | None = None
     batch_size: int = 100
+    recipe: str = "seed"
     seed: int | None = None
     data: str | None = None
     limit: int | None = None
@@ -39,18 +50,45 @@ class TrainConfig:
     #: A run folder to continue; its own recipe and data source are used.
     resume: Path | None = None
 
-    def recipe(self) -> dict[str, Any]:
-        return {
+    @property
+    def robust(self) -> bool:
+        return self.recipe == "robust"
+
+    @property
+    def planned_epochs(self) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        from cnnedge.train._robust import ROBUST_EPOCHS
+
+        return ROBUST_EPOCHS if self.robust else 12
+
+    def describe(self) -> dict[str, Any]:
+        """The recipe as recorded in ``report.json`` and in exported models."""
+        head = "dense11" if self.robust else "dense10"
+        described: dict[str, Any] = {
+            "name": self.recipe,
             "architecture": (
-                "conv32-5x5/pool/conv64-5x5/pool/dense64/drop0.4/dense32/drop0.4/dense10"
+                f"conv32-5x5/pool/conv64-5x5/pool/dense64/drop0.4/dense32/drop0.4/{head}"
             ),
             "optimizer": "adam",
             "loss": "sparse_categorical_crossentropy",
-            "epochs": self.epochs,
+            "epochs": self.planned_epochs,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "limit": self.limit,
         }
+        if self.robust:
+            from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT
+            from cnnedge.train._samples import SampleMix
+
+            described["labels"] = [*DIGIT_LABELS, NOT_A_DIGIT]
+            described["data"] = (
+                "MNIST training digits, plain or photographed under random conditions and "
+                "found by the edge finder, and rendered non-digits"
+            )
+            described["mix"] = dataclasses.asdict(SampleMix())
+            described["learning_rate"] = "cosine decay 1e-3 to 2e-5 over the run (adam)"
+        return described
 
 
 @dataclass(frozen=True)
@@ -128,41 +166,76 @@ def train(
         model = load_keras_model(model_path, compile=True)
         # Each epoch saves the model, then the report: a kill between the two leaves the
         # model an epoch ahead of its report. The optimizer's step count is the model's truth.
-        steps_per_epoch = -(-len(digits.y_train) // config.batch_size)
-        saved_epochs = int(model.optimizer.iterations.numpy()) // steps_per_epoch
+        saved_epochs = int(model.optimizer.iterations.numpy()) // _steps_per_epoch(config, digits)
         if saved_epochs > initial_epoch:
             prior = _catch_up(prior, saved_epochs)  # type: ignore[arg-type]
             initial_epoch = saved_epochs
             _seed(config.seed, initial_epoch)
     else:
-        from cnnedge.train.model import build_model
+        from cnnedge.train.model import NUM_CLASSES, ROBUST_CLASSES, build_model
 
-        model = build_model()
+        model = build_model(classes=ROBUST_CLASSES if config.robust else NUM_CLASSES)
+        if config.robust:
+            from cnnedge.train._robust import compile_robust
+
+            steps = _steps_per_epoch(config, digits) * config.planned_epochs
+            compile_robust(model, total_steps=steps)
         if config.verbose:
             model.summary()
 
     run = _Run(run_dir=run_dir, config=config, digits=digits, prior=prior)
     recorder = _epoch_recorder(model_path, run)
-    x_train, x_test = scale(digits.x_train), scale(digits.x_test)
+    x_test = scale(digits.x_test)
     has_test = len(digits.y_test) > 0
+    fit_data, extra_callbacks, close = _fit_data(config, digits, initial_epoch)
     interrupted = False
     try:
         model.fit(
-            x_train,
-            digits.y_train,
-            epochs=config.epochs,
+            **fit_data,
+            epochs=config.planned_epochs,
             initial_epoch=initial_epoch,
-            batch_size=config.batch_size,
             validation_data=(x_test, digits.y_test) if has_test else None,
-            callbacks=[recorder, *callbacks],
+            # Extra figures first: the recorder writes what every callback added to the logs.
+            callbacks=[*extra_callbacks, recorder, *callbacks],
             verbose=config.verbose,
         )
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        close()
     result = run.finish(interrupted=interrupted)
     if result.epochs_completed:
         plot_history(result.history, run_dir / CURVES_FILE)
     return result
+
+
+def _steps_per_epoch(config: TrainConfig, digits: Digits) -> int:
+    if config.robust:
+        from cnnedge.train._robust import robust_steps
+
+        return robust_steps(len(digits.y_train), config.batch_size)
+    return -(-len(digits.y_train) // config.batch_size)
+
+
+def _fit_data(
+    config: TrainConfig, digits: Digits, initial_epoch: int
+) -> tuple[dict[str, Any], list[Any], Callable[[], None]]:
+    """``model.fit``'s training data for the recipe, the callbacks that go with it, and
+    what to call when training ends."""
+    if not config.robust:
+        data = {"x": scale(digits.x_train), "y": digits.y_train, "batch_size": config.batch_size}
+        return data, [], lambda: None
+    from cnnedge.train._robust import photo_check, robust_data
+
+    data = robust_data(
+        digits,
+        batch_size=config.batch_size,
+        epochs=config.planned_epochs,
+        initial_epoch=initial_epoch,
+        seed=config.seed,
+    )
+    checks = [photo_check(digits)] if len(digits.y_test) else []
+    return {"x": data.dataset, "steps_per_epoch": data.steps_per_epoch}, checks, data.close
 
 
 def _seed(seed: int | None, epoch: int) -> None:
@@ -188,7 +261,9 @@ def _catch_up(prior: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 
 def _validate(config: TrainConfig) -> None:
-    if config.epochs < 1 or config.batch_size < 1:
+    if config.recipe not in RECIPES:
+        raise DataError(f"unknown recipe {config.recipe!r}; choose one of {', '.join(RECIPES)}.")
+    if config.planned_epochs < 1 or config.batch_size < 1:
         raise DataError("--epochs and --batch-size must be at least 1.")
     if config.limit is not None and config.limit < 1:
         raise DataError("--limit must be at least 1 image.")
@@ -216,6 +291,7 @@ def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if data == "keras.datasets.mnist":
         data = None
     merged = TrainConfig(
+        recipe=str(recipe.get("name", "seed")),
         epochs=int(recipe["epochs"]),
         batch_size=int(recipe["batch_size"]),
         seed=recipe.get("seed"),
@@ -284,7 +360,7 @@ class _Run:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "status": status,
             "interrupted": status == "interrupted",
-            "recipe": self.config.recipe(),
+            "recipe": self.config.describe(),
             "data": {
                 "source": self.digits.source,
                 "train_images": len(self.digits.y_train),
