@@ -21,7 +21,7 @@ import numpy as np
 
 from cnnedge import __version__
 from cnnedge._atomic import atomic_path
-from cnnedge.edge.metadata import ModelMetadata
+from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
 from cnnedge.errors import ExportError, ModelError
 from cnnedge.export.convert import (
     DEFAULT_OPSET,
@@ -71,6 +71,13 @@ __all__ = [
 
 #: The int8 model may lose at most this many percentage points of test accuracy ...
 INT8_MAX_ACCURACY_DROP = 0.2
+#: ... and, for a model with a "not a digit" output, answer it for at most this many
+#: points fewer of the rendered non-digits than fp32 does.
+MAX_REJECT_DROP = 1.0
+REJECT_CHECK_SIZE = 2000
+REJECT_CHECK_SEED = 424242
+NONDIGIT_SEED_OFFSET = 1000
+CALIBRATION_WITH_NONDIGITS = "MNIST training images (3/4) and rendered non-digits (1/4)"
 #: ... and must be at least this many times smaller than the fp32 model.
 INT8_MIN_SIZE_RATIO = 1.5
 
@@ -220,7 +227,9 @@ def export_model(
     require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
 
     pixels = uint8_input_name(graph) is not None
+    labels = _labels(reference.shape[1])
     base = ModelMetadata(
+        labels=labels,
         # uint8 models take the pixels 0-255 and scale them inside.
         input_range=(0.0, 255.0) if pixels else (0.0, 1.0),
         output=_output_kind(reference),
@@ -243,10 +252,15 @@ def export_model(
     files = [_Prepared(FP32, output, fp32_bytes, fp32_parity, fp32_meta)]
 
     if int8:
-        say(f"quantizing to int8 (calibrating on {calibration_size} training images)")
+        rejects = NOT_A_DIGIT in labels
+        what = "training images and non-digits" if rejects else "training images"
+        say(f"quantizing to int8 (calibrating on {calibration_size} {what})")
         calibration = calibration_images(
             digits.x_train, calibration_size, seed=settings.calibration_seed
         )
+        if rejects:
+            settings = dataclasses.replace(settings, calibration_data=CALIBRATION_WITH_NONDIGITS)
+            calibration = _with_nondigits(calibration, digits, settings.calibration_seed)
         int8_graph, int8_rewrites = build_int8(
             converted, options, settings, calibration, scopes=scopes
         )
@@ -263,6 +277,10 @@ def export_model(
         problems = _int8_problems(
             prepared, files[0], max_drop=max_int8_drop, min_ratio=min_int8_ratio
         )
+        if rejects:
+            say("comparing how often fp32 and int8 answer 'not a digit'")
+            prepared, problem = _check_rejection(prepared, files[0], digits)
+            problems += [problem] if problem else []
         if problems:
             raise ExportError(
                 f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
@@ -366,6 +384,63 @@ def _prepare_int8(
     payload = _with_metadata(graph, meta, tools=_tools("onnxruntime"))
     check_onnx(payload, what="the int8 model")
     return _Prepared(INT8, INT8.path_for(fp32.path), payload, parity, meta)
+
+
+def _labels(outputs: int) -> tuple[str, ...]:
+    """The labels of a model with ``outputs`` outputs: the digits, and "not a digit" last
+    for the robust recipe's eleventh."""
+    if outputs == len(DIGIT_LABELS) + 1:
+        return (*DIGIT_LABELS, NOT_A_DIGIT)
+    return DIGIT_LABELS
+
+
+def _with_nondigits(calibration: np.ndarray, digits: Digits, seed: int) -> np.ndarray:
+    """Calibration images with a quarter replaced by rendered non-digits, as in training,
+    so that the int8 ranges cover what the "not a digit" output is computed from."""
+    from cnnedge.train._robust import nondigit_frames
+
+    count = len(calibration) // 4
+    if count == 0:
+        return calibration
+    extra = nondigit_frames(count, digits=digits.x_train, seed=seed + NONDIGIT_SEED_OFFSET)
+    return np.concatenate([calibration[: len(calibration) - count], extra])
+
+
+def _check_rejection(
+    int8: _Prepared, fp32: _Prepared, digits: Digits
+) -> tuple[_Prepared, str | None]:
+    """How often each model answers "not a digit" on rendered non-digits, recorded in the
+    int8 model's metadata; a problem when int8 does so clearly less often."""
+    from cnnedge.train._robust import nondigit_frames
+
+    frames = nondigit_frames(REJECT_CHECK_SIZE, digits=digits.x_train, seed=REJECT_CHECK_SEED)
+    reject = len(DIGIT_LABELS)
+    rates = [
+        float((np.argmax(predict_onnx(m.payload, frames), axis=1) == reject).mean())
+        for m in (fp32, int8)
+    ]
+    quantization = dict(int8.metadata.quantization or {})
+    quantization["nondigits_rejected"] = {
+        "images": REJECT_CHECK_SIZE,
+        "fp32": round(rates[0], 4),
+        "int8": round(rates[1], 4),
+    }
+    meta = _replace(int8.metadata, quantization=quantization)
+    payload = _with_metadata(_load(int8.payload), meta, tools=_tools("onnxruntime"))
+    prepared = dataclasses.replace(int8, payload=payload, metadata=meta)
+    drop = 100 * (rates[0] - rates[1])
+    if drop > MAX_REJECT_DROP:
+        return prepared, (
+            f"it answers 'not a digit' for {100 * rates[1]:.1f}% of rendered non-digits "
+            f"against fp32's {100 * rates[0]:.1f}% (allowed {MAX_REJECT_DROP} points less)"
+        )
+    return prepared, None
+
+
+def _load(payload: bytes) -> onnx.ModelProto:
+    import onnx
+
+    return onnx.load_model_from_string(payload)
 
 
 def _drop(fp32: ParityReport, int8: ParityReport) -> float | None:

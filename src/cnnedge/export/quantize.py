@@ -55,12 +55,12 @@ class QuantizationSettings:
     #: it costs nothing in size (no weights).
     excluded_op_types: tuple[str, ...] = ("Softmax",)
     batch_size: int = 100
+    calibration_data: str = "MNIST training images"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["excluded_op_types"] = list(self.excluded_op_types)
         data.pop("batch_size")
-        data["calibration_data"] = "MNIST training images"
         data["tool"] = "onnxruntime.quantization (quant_pre_process + quantize_static)"
         return data
 
