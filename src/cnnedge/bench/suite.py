@@ -315,6 +315,7 @@ class _Run:
         self._make_frame()
         for phase, threads in enumerate(self.threads):
             self._measure_at(threads, first=phase == 0)
+        self._reference_parity()
         self.say("roofline: MACs per image and the matmul peak")
         roofline = sections.measure_roofline(
             self.models,
@@ -514,8 +515,6 @@ class _Run:
                 by_threads = {str(t): dict(o) for t, o in row.external.options.items()}
                 if by_threads:
                     options["by_threads"] = by_threads
-                if row.external.reference and row.runnable and self.reference is not None:
-                    self.parity[row.spec.key] = self._reference_parity()
             model = self.models.get(row.spec.model)
             out.append(
                 RowResult(
@@ -534,11 +533,15 @@ class _Run:
             )
         return tuple(out)
 
-    def _reference_parity(self) -> Parity:
-        assert self.reference is not None  # checked by the caller
+    def _reference_parity(self) -> None:
+        """The rows whose outputs are the reference agree with it exactly."""
+        if self.reference is None:
+            return
         accuracy = float((self.reference.argmax(1) == self.labels).mean())
-        images = len(self.test_frames)
-        return Parity(images, accuracy, 1.0, 0, 0.0, reference=True)
+        for row in self.rows:
+            if row.external is not None and row.external.reference and row.runnable:
+                images = len(self.test_frames)
+                self.parity[row.spec.key] = Parity(images, accuracy, 1.0, 0, 0.0, reference=True)
 
     def _result(
         self,
