@@ -1,16 +1,20 @@
 # Two entry points: `make demo` (set up, train, evaluate, export, predict) and `make test`.
-# Both create .venv with the project and its extras from pyproject.toml.
+# Both create .venv with the project and its extras from pyproject.toml. `make test-base` runs
+# the tests on what a Raspberry Pi has: the base install plus [dev], no TensorFlow (.venv-base).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BASE_VENV ?= .venv-base
+BASE_BIN := $(BASE_VENV)/bin
+BASE_STAMP := $(BASE_VENV)/.installed
 # Local MNIST for machines without internet: $CNNEDGE_MNIST, else ../shared if present;
 # empty means Keras downloads it.
 CNNEDGE_MNIST ?= $(abspath $(wildcard ../shared/datasets/mnist.npz))
 export CNNEDGE_MNIST
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test test-base lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +23,12 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+$(BASE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BASE_VENV)
+	$(BASE_BIN)/python -m pip install --quiet --upgrade pip
+	$(BASE_BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
 
 demo: setup
 	$(BIN)/cnnedge train --seed 0 --out runs/demo
@@ -31,6 +41,13 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# The tests that need [train] skip, saying so; the check first makes sure that no extra
+# pulled TensorFlow into this venv, which would make it stop being the Pi's configuration.
+test-base: $(BASE_STAMP)
+	$(BASE_BIN)/python -c "import importlib.util as u, sys; \
+	sys.exit('test-base: TensorFlow is installed in $(BASE_VENV)' if u.find_spec('tensorflow') else 0)"
+	$(BASE_BIN)/python -m pytest
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,4 +57,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BASE_VENV) .pytest_cache .ruff_cache

@@ -138,6 +138,7 @@ def _intact(data: bytes) -> bool:
     return hashlib.sha256(data[32:]).digest() == data[:32]
 
 
+@pytest.mark.timing
 def test_kill_at_random_moments_never_leaves_a_broken_file(tmp_path):
     # Versions of 1-8 MB rewritten in a loop and killed at random: every time, the file
     # on disk is one complete version.
@@ -264,6 +265,7 @@ def test_a_finished_recording_replaces_the_previous_one(tmp_path):
 # Training: killed after an epoch, continued with `cnnedge train --resume`
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_cli_resume_after_a_kill_ends_with_the_planned_epochs(tmp_path, mnist_path):
     pytest.importorskip("keras", reason="needs cnnedge[train]")

@@ -61,6 +61,7 @@ def test_start_up_never_imports_tensorflow(code):
 
 
 def test_data_error_is_one_line_without_traceback(tmp_path):
+    pytest.importorskip("keras", reason="train reads the data only with cnnedge[train]")
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "missing.npz"), "--epochs", "1"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
@@ -87,6 +88,7 @@ def test_unexpected_exception_is_one_internal_error_line(tmp_path, monkeypatch):
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    pytest.importorskip("keras", reason="train reads the data only with cnnedge[train]")
     monkeypatch.setenv("CNNEDGE_DEBUG", "0")  # --debug sets it; restored after the test
     result = runner.invoke(app, ["--debug", "train", "--data", str(tmp_path / "missing.npz")])
     assert result.exit_code != 0

@@ -291,6 +291,7 @@ def test_viewer_that_resets_its_connection_is_cleaned_up(served) -> None:
     assert _get(view, "/reading")[0] == 200  # the server carries on
 
 
+@pytest.mark.timing
 def test_stalled_viewer_neither_slows_the_loop_nor_stays(served) -> None:
     view, _ = served
     sock = socket.socket()
@@ -338,6 +339,7 @@ def _one_frame(clip: Path):
     return frames[0]
 
 
+@pytest.mark.timing
 def test_close_ends_the_streams(clip) -> None:
     view = ServeSink(0)
     view.start()

@@ -58,6 +58,7 @@ def _chromium_or_skip() -> str:
     return found
 
 
+@pytest.mark.timing
 def test_browser_shows_the_live_video_and_the_reading(tmp_path, mnist) -> None:
     chromium = _chromium_or_skip()
     from playwright.sync_api import sync_playwright

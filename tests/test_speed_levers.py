@@ -1,7 +1,7 @@
 """The speed levers of issue 9 keep results: every export-time graph rewrite computes the same
 function (fp32 within float rounding), each is skipped when its pattern is absent, and the
 runner feeds uint8 models the frames as they are. Speed itself is measured by
-``python -m cnnedge.bench.levers`` (benchmarks/results/speed-levers.md), never asserted."""
+``python benchmarks/levers.py`` (benchmarks/results/speed-levers.md), never asserted."""
 
 from __future__ import annotations
 

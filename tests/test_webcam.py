@@ -330,6 +330,7 @@ def test_fps_cap_throttles_processing() -> None:
 # Latest-first reading of live sources
 
 
+@pytest.mark.timing
 def test_latest_frame_grabber_drops_stale_frames_and_keeps_memory_flat() -> None:
     produced = [0]
     alive: list[weakref.ref] = []
@@ -358,6 +359,7 @@ def test_latest_frame_grabber_drops_stale_frames_and_keeps_memory_flat() -> None
     assert grabber.dropped + len(got) == grabber.grabbed == 400
 
 
+@pytest.mark.timing
 def test_loop_on_a_live_source_drops_frames_when_slow() -> None:
     def camera():
         for _ in range(300):

@@ -254,6 +254,7 @@ def test_camera_that_stops_mid_run_exits_cleanly(monkeypatch) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     ("signum", "reason"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")]
 )

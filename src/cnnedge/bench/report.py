@@ -1,244 +1,39 @@
-"""Benchmark results: the targets they are judged by, the fields the JSON must have, and
-the markdown tables.
+"""Benchmark results as markdown, one renderer per section, and the fields the JSON must have.
 
-Importing this module needs only the standard library.
+:func:`to_markdown` puts the sections together; each ``render_*`` function turns one typed
+section of a :class:`~cnnedge.bench.results.BenchmarkResult` into markdown lines, so an
+application can show the sections it wants. Importing this module needs only the standard
+library.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cnnedge._atomic import write_text
+from cnnedge.bench.results import BenchmarkResult, ThroughputSection
+from cnnedge.bench.timing import BackgroundLoad
 
 __all__ = [
     "REQUIRED_FIELDS",
-    "TARGETS",
-    "Target",
-    "evaluate_targets",
     "missing_fields",
+    "render_frame",
+    "render_header",
+    "render_latency",
+    "render_notes",
+    "render_parity",
+    "render_process",
+    "render_roofline",
+    "render_settings",
+    "render_summary",
+    "render_throughput",
     "to_markdown",
     "write_results",
 ]
-
-# --------------------------------------------------------------------------- targets
-
-
-@dataclass(frozen=True)
-class Target:
-    """A ratio measured in one run, and the limit it must stay within."""
-
-    id: str
-    #: The issue that owns the target: ``benchmark`` (parity, Keras, process) or ``speed``.
-    issue: str
-    description: str
-    measure: Callable[[Mapping[str, Any]], tuple[float | None, str]]
-    #: ``value <op> limit`` must hold.
-    op: str
-    limit: float
-
-    def evaluate(self, result: Mapping[str, Any]) -> dict[str, Any]:
-        try:
-            value, detail = self.measure(result)
-        except (KeyError, TypeError, ZeroDivisionError, IndexError, StopIteration):
-            value, detail = None, "not measured"
-        met = None
-        if value is not None:
-            met = value >= self.limit if self.op == ">=" else value <= self.limit
-        return {
-            "id": self.id,
-            "issue": self.issue,
-            "description": self.description,
-            "value": None if value is None else round(value, 4),
-            "limit": f"{self.op} {self.limit:g}",
-            "met": met,
-            "detail": detail,
-        }
-
-
-def _latency(result: Mapping[str, Any], key: str, threads: int | None = None) -> dict[str, Any]:
-    sections = result["latency"]
-    section = (
-        sections[0] if threads is None else next(s for s in sections if s["threads"] == threads)
-    )
-    return next(r for r in section["rows"] if r["key"] == key) | {"threads": section["threads"]}
-
-
-def _throughput(result: Mapping[str, Any], key: str, batch: int) -> dict[str, Any]:
-    sections = [s for s in result["throughput"] if s["batch"] == batch]
-    section = max(sections, key=lambda s: s["threads"])
-    return next(r for r in section["rows"] if r["key"] == key) | {"threads": section["threads"]}
-
-
-def _threads(n: int) -> str:
-    return f"{n} thread" if n == 1 else f"{n} threads"
-
-
-def _parity(result: Mapping[str, Any], key: str) -> dict[str, Any]:
-    return result["parity"][key]
-
-
-def _fp32_agreement(result: Mapping[str, Any]) -> tuple[float | None, str]:
-    p = _parity(result, "cnnedge-fp32")
-    value = p.get("argmax_agreement")
-    if value is None:
-        return None, "no Keras reference"
-    return 100 * value, (
-        f"{100 * value:.2f}% of {p['images']} images, max |Δp| {p['max_abs_diff']:.2g}"
-    )
-
-
-def _int8_drop(result: Mapping[str, Any]) -> tuple[float | None, str]:
-    fp32, int8 = _parity(result, "cnnedge-fp32"), _parity(result, "cnnedge-int8")
-    drop = 100 * (fp32["accuracy"] - int8["accuracy"])
-    return drop, (
-        f"fp32 {100 * fp32['accuracy']:.2f}%, int8 {100 * int8['accuracy']:.2f}% ({-drop:+.2f} pt)"
-    )
-
-
-def _latency_ratio(
-    slow: str, fast: str, *, invert: bool = False
-) -> Callable[[Mapping[str, Any]], tuple[float | None, str]]:
-    def measure(result: Mapping[str, Any]) -> tuple[float | None, str]:
-        a, b = _latency(result, slow), _latency(result, fast)
-        ratio = b["p50_us"] / a["p50_us"] if invert else a["p50_us"] / b["p50_us"]
-        return ratio, (
-            f"p50 {a['p50_us']:.0f} µs vs {b['p50_us']:.0f} µs, {_threads(a['threads'])}"
-        )
-
-    return measure
-
-
-def _throughput_ratio(result: Mapping[str, Any]) -> tuple[float | None, str]:
-    ours, theirs = (
-        _throughput(result, "cnnedge-int8", 1000),
-        _throughput(result, "tflite-int8", 1000),
-    )
-    ratio = ours["images_per_s"] / theirs["images_per_s"]
-    return ratio, (
-        f"{ours['images_per_s']:.0f} vs {theirs['images_per_s']:.0f} images/s, "
-        f"{_threads(ours['threads'])}"
-    )
-
-
-def _frame_p50(result: Mapping[str, Any]) -> tuple[float | None, str]:
-    # The issue names no model: judged on the faster of cnnedge's two, both shown.
-    section = result["end_to_end"]["frame"]["sections"][0]
-    found = {r["key"]: r for r in section["rows"] if r["key"] in ("cnnedge-fp32", "cnnedge-int8")}
-    if not found:
-        return None, "no cnnedge row timed"
-    best = min(found.values(), key=lambda r: r["p50_us"])
-    detail = ", ".join(
-        f"{key.removeprefix('cnnedge-')} p50 {row['p50_us']:.0f} µs (p99 {row['p99_us']:.0f})"
-        for key, row in sorted(found.items())
-    )
-    pre = section.get("preprocessing")
-    if pre:
-        detail += f"; preprocessing alone p50 {pre['p50_us']:.0f} µs"
-    return best["p50_us"], f"{detail}, {_threads(section['threads'])}"
-
-
-def _process_ratio(field: str, label: str) -> Callable[[Mapping[str, Any]], tuple[float, str]]:
-    def measure(result: Mapping[str, Any]) -> tuple[float, str]:
-        process = result["end_to_end"]["process"]
-        c, t = process["commands"]["cnnedge"], process["commands"]["tensorflow"]
-        value = process["tensorflow_over_cnnedge"][field]
-        if field == "peak_rss":
-            detail = f"{c['max_rss_mib']:.0f} MiB vs {t['max_rss_mib']:.0f} MiB"
-        else:
-            detail = f"{c['first_wall_seconds']:.2f} s vs {t['first_wall_seconds']:.2f} s"
-            detail += " (cold page cache)" if c.get("first_cold_cache") else " (first run)"
-        return value, f"{label}: {detail}"
-
-    return measure
-
-
-#: The issue's targets, all ratios from one run on one machine.
-TARGETS: tuple[Target, ...] = (
-    Target(
-        "fp32-agreement",
-        "benchmark",
-        "cnnedge fp32 picks the same digit as Keras on every test image (%)",
-        _fp32_agreement,
-        ">=",
-        100.0,
-    ),
-    Target(
-        "int8-accuracy",
-        "benchmark",
-        "cnnedge int8 loses at most 0.2 points of accuracy against fp32",
-        _int8_drop,
-        "<=",
-        0.2,
-    ),
-    Target(
-        "keras-latency",
-        "benchmark",
-        "cnnedge fp32 batch-1 latency at least 30x lower than Keras model.predict",
-        _latency_ratio("keras-predict", "cnnedge-fp32"),
-        ">=",
-        30.0,
-    ),
-    Target(
-        "process-time",
-        "benchmark",
-        "`cnnedge predict` one image, cold: under a third of the TensorFlow script's time",
-        _process_ratio("first_wall", "cnnedge vs TensorFlow"),
-        ">=",
-        3.0,
-    ),
-    Target(
-        "process-memory",
-        "benchmark",
-        "`cnnedge predict` one image: under a third of the TensorFlow script's peak memory",
-        _process_ratio("peak_rss", "cnnedge vs TensorFlow"),
-        ">=",
-        3.0,
-    ),
-    Target(
-        "int8-vs-tflite",
-        "speed",
-        "cnnedge int8 batch-1 p50 at most 0.8x TFLite int8",
-        _latency_ratio("cnnedge-int8", "tflite-int8"),
-        "<=",
-        0.8,
-    ),
-    Target(
-        "fp32-vs-tflite",
-        "speed",
-        "cnnedge fp32 batch-1 p50 at most TFLite fp32's",
-        _latency_ratio("cnnedge-fp32", "tflite-fp32"),
-        "<=",
-        1.0,
-    ),
-    Target(
-        "int8-throughput",
-        "speed",
-        "cnnedge int8 images/s at batch 1000 at least TFLite int8's",
-        _throughput_ratio,
-        ">=",
-        1.0,
-    ),
-    Target(
-        "frame-latency",
-        "speed",
-        "one 640x480 frame through preprocessing and inference (cnnedge fp32 or int8): p50 "
-        "at most 300 µs",
-        _frame_p50,
-        "<=",
-        300.0,
-    ),
-)
-
-
-def evaluate_targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every target judged on ``result`` (``met`` None when it was not measured)."""
-    return [target.evaluate(result) for target in TARGETS]
-
 
 # --------------------------------------------------------------------------- JSON fields
 
@@ -260,7 +55,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
         "throughput",
         "roofline",
         "end_to_end",
-        "targets",
+        "summary",
         "notes",
     ),
     "machine": ("cpu", "cores", "isa_flags", "arch", "memory_gib"),
@@ -275,13 +70,14 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "roofline": ("macs_per_image", "macs_source", "peak", "rows"),
     "end_to_end": ("frame", "process"),
     "end_to_end.frame": ("size", "sections"),
-    "targets[]": ("id", "issue", "description", "value", "limit", "met"),
+    "summary[]": ("id", "text", "value"),
     "load-section": ("loadavg_before", "loadavg_after", "background_cores"),
 }
 
 
 def missing_fields(result: Mapping[str, Any]) -> list[str]:
-    """Dotted names of required fields absent from ``result`` (empty when complete)."""
+    """Dotted names of required fields absent from ``result``, the JSON form of a run
+    (empty when complete)."""
     missing: list[str] = []
 
     def need(obj: Any, keys: tuple[str, ...], where: str) -> None:
@@ -309,12 +105,16 @@ def missing_fields(result: Mapping[str, Any]) -> list[str]:
                 need(section["load"], REQUIRED_FIELDS["load-section"], f"{name}[{i}].load")
             for j, row in enumerate(section.get("rows") or []):
                 need(row, REQUIRED_FIELDS[f"{name}[].rows[]"], f"{name}[{i}].rows[{j}]")
-    for i, target in enumerate(result.get("targets") or []):
-        need(target, REQUIRED_FIELDS["targets[]"], f"targets[{i}]")
+    for i, line in enumerate(result.get("summary") or []):
+        need(line, REQUIRED_FIELDS["summary[]"], f"summary[{i}]")
     return missing
 
 
-# --------------------------------------------------------------------------- markdown
+# --------------------------------------------------------------------------- helpers
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
 
 
 def _fmt(value: Any, spec: str = "", none: str = "–") -> str:
@@ -335,33 +135,43 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _load_text(load: Mapping[str, Any]) -> str:
+def _load_text(load: BackgroundLoad) -> str:
     parts = []
-    if load.get("loadavg_before"):
-        parts.append(f"load average {load['loadavg_before'][0]:.2f}")
-    if load.get("background_cores") is not None:
-        parts.append(f"other processes used {load['background_cores']:.2f} cores")
+    if load.loadavg_before:
+        parts.append(f"load average {load.loadavg_before[0]:.2f}")
+    if load.background_cores is not None:
+        parts.append(f"other processes used {load.background_cores:.2f} cores")
     return ", ".join(parts) or "load unknown"
 
 
-def to_markdown(result: Mapping[str, Any]) -> str:
-    """The results as markdown tables (every figure also sits in the JSON)."""
-    runtimes = result["runtimes"]
-    labels = {r["key"]: r["label"] for r in runtimes}
-    base = result["settings"].get("baseline")
-    base_label = labels.get(base, "baseline")
-    machine, packages = result["machine"], result["packages"]
-    lines = [f"# cnnedge benchmark ({result['mode']} run)", ""]
-    versions = ", ".join(f"{k} {v}" for k, v in packages.items())
-    lines += [
-        f"{result['created']}: {machine['cpu']}, {machine['cores']} cores, "
+def _compact(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
+
+
+def _short_command(command: str) -> str:
+    # Paths of temporary files and the venv only make the table wide.
+    return " ".join(Path(part).name if "/" in part else part for part in command.split())
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def render_header(result: BenchmarkResult) -> list[str]:
+    """Title, machine, versions and the load around the run."""
+    machine, versions = result.machine, ", ".join(f"{k} {v}" for k, v in result.packages.items())
+    lines = [
+        f"# cnnedge benchmark ({result.mode} run)",
+        "",
+        f"{result.created}: {machine['cpu']}, {machine['cores']} cores, "
         f"{machine.get('memory_gib')} GiB; {machine['arch']}, "
         f"flags {' '.join(machine['isa_flags']) or '–'}.",
         "",
         f"Versions: {versions}.",
         "",
     ]
-    load = result["load"]
+    load = result.load
     if load.get("loadavg_start"):
         lines += [
             f"Load average (1, 5, 15 min) {tuple(load['loadavg_start'])} at the start, "
@@ -377,271 +187,266 @@ def to_markdown(result: Mapping[str, Any]) -> str:
             f"to drop below {idle['threshold']}: {state} (load {idle.get('loadavg')}).",
             "",
         ]
+    return lines
 
-    # Targets
-    lines += ["## Targets", ""]
-    lines += _table(
-        ["target", "issue", "measured", "limit", "met"],
-        [
-            [
-                t["description"],
-                t["issue"],
-                t.get("detail") or _fmt(t["value"]),
-                t["limit"],
-                {True: "yes", False: "**no**", None: "not measured"}[t["met"]],
-            ]
-            for t in result["targets"]
-        ],
-    )
 
-    # Parity
-    parity = result["parity"]
-    images = result["settings"]["test_images"]
-    lines += ["", f"## Accuracy and agreement with Keras ({images:,} MNIST test images)", ""]
+def render_summary(result: BenchmarkResult) -> list[str]:
+    """The comparisons in words (:mod:`cnnedge.bench.summary`)."""
+    if not result.summary:
+        return []
+    return ["## Summary", "", *(f"- {c.text}." for c in result.summary), ""]
+
+
+def render_parity(result: BenchmarkResult) -> list[str]:
+    """Accuracy, agreement with the reference and status of every row."""
+    images = result.settings["test_images"]
+    reference = result.settings.get("reference")
+    title = f"## Accuracy{f' and agreement with {reference}' if reference else ''}"
+    lines = [f"{title} ({images:,} MNIST test images)", ""]
     rows = []
-    for r in runtimes:
-        p = parity.get(r["key"], {})
-        agreement = p.get("argmax_agreement")
-        note = r["note"] if r["status"] != "ok" else ""
-        if p.get("reference"):
+    for r in result.runtimes:
+        p = result.parity.get(r.key)
+        note = r.note if r.status != "ok" else ""
+        if p is not None and p.reference:
             note = "the reference"
+        agreement = "–"
+        if p is not None and p.argmax_agreement is not None:
+            agree = p.images - (p.disagreements or 0)
+            agreement = f"{100 * p.argmax_agreement:.2f}% ({agree}/{p.images})"
         rows.append(
             [
-                r["label"],
-                _size(r.get("size_bytes")),
-                _fmt(p.get("accuracy") and 100 * p["accuracy"], ".2f")
-                + ("%" if p.get("accuracy") else ""),
-                (
-                    f"{100 * agreement:.2f}% ({p['images'] - p['disagreements']}/{p['images']})"
-                    if agreement is not None
-                    else "–"
-                ),
-                _fmt(p.get("max_abs_diff"), ".2g"),
-                f"{r['status']}{': ' + note if note else ''}",
+                r.label,
+                _size(r.size_bytes),
+                "–" if p is None else f"{100 * p.accuracy:.2f}%",
+                agreement,
+                _fmt(None if p is None else p.max_abs_diff, ".2g"),
+                f"{r.status}{': ' + note if note else ''}",
             ]
         )
-    lines += _table(
-        ["runtime", "model file", "accuracy", "argmax agreement", "max abs Δp", "status"], rows
-    )
+    header = ["runtime", "model file", "accuracy", "argmax agreement", "max abs Δp", "status"]
+    return [*lines, *_table(header, rows), ""]
 
-    # Latency
-    lines += [
-        "",
+
+def render_latency(result: BenchmarkResult) -> list[str]:
+    """Batch-1 latency, one table per thread count."""
+    if not result.latency:
+        return []
+    base = result.label(result.settings.get("baseline") or "")
+    lines = [
         "## Latency, batch 1 (µs per image, preprocessed 28x28 input)",
         "",
-        f"Ratios are this runtime's time over {base_label}'s (below 1: faster). Runtimes are "
-        "timed in interleaved rounds after a warm-up; Keras rows are timed alone in a "
-        "TensorFlow process.",
+        f"Ratios are this runtime's time over {base}'s (below 1: faster). Runtimes are timed "
+        "in interleaved rounds after a warm-up; rows timed in another process say so in the "
+        "JSON (`timed_in`).",
     ]
-    for section in result["latency"]:
-        t = section["threads"]
-        lines += ["", f"### {_threads(t)} ({_load_text(section['load'])})", ""]
-        lines += _table(
-            ["runtime", "p50", "p90", "p99", "p50 ratio", "p99 ratio", "samples"],
+    for section in result.latency:
+        lines += ["", f"### {_threads(section.threads)} ({_load_text(section.load)})", ""]
+        body = [
             [
-                [
-                    labels.get(row["key"], row["key"]),
-                    f"{row['p50_us']:.1f}",
-                    f"{row['p90_us']:.1f}",
-                    f"{row['p99_us']:.1f}",
-                    _fmt(row.get("ratio_p50"), ".3g"),
-                    _fmt(row.get("ratio_p99"), ".3g"),
-                    str(row["samples"]),
-                ]
-                for row in section["rows"]
-            ],
-        )
-
-    # Throughput
-    columns = [(s["batch"], s["threads"]) for s in result["throughput"]]
-    if columns:
-        lines += [
-            "",
-            "## Throughput (images per second)",
-            "",
-            f"Median call time; in brackets the rate over {base_label}'s (above 1: faster).",
-            "",
-        ]
-        keys = list(dict.fromkeys(row["key"] for s in result["throughput"] for row in s["rows"]))
-        body = []
-        for key in keys:
-            cells = [labels.get(key, key)]
-            for section in result["throughput"]:
-                row = next((r for r in section["rows"] if r["key"] == key), None)
-                cells.append(
-                    "–"
-                    if row is None
-                    else f"{row['images_per_s']:,.0f}"
-                    + (f" ({row['ratio']:.2f})" if row.get("ratio") is not None else "")
-                )
-            body.append(cells)
-        header = ["runtime"] + [f"batch {b}, {_threads(t)}" for b, t in columns]
-        lines += _table(header, body)
-        lines += [""] + [
-            f"- batch {s['batch']}, {_threads(s['threads'])}: {_load_text(s['load'])}"
-            for s in result["throughput"]
-        ]
-
-    # Roofline
-    roof = result.get("roofline")
-    if roof:
-        peaks = "; ".join(
-            f"{_threads(int(t))}: {p['gmacs']:.1f} GMAC/s" for t, p in roof["peak"].items()
-        )
-        lines += [
-            "",
-            "## Roofline",
-            "",
-            f"{roof['macs_per_image']:,} multiply-accumulates per image ({roof['macs_source']}). "
-            f"Machine peak, float32 matmul ({next(iter(roof['peak'].values()), {}).get('blas')}"
-            f"): {peaks}. Fraction of that peak each runtime reaches at batch 1000 "
-            "(int8 rows are measured against the float32 peak):",
-            "",
-        ]
-        threads = sorted({r["threads"] for r in roof["rows"]})
-        keys = list(dict.fromkeys(r["key"] for r in roof["rows"]))
-        body = []
-        for key in keys:
-            cells = [labels.get(key, key)]
-            for t in threads:
-                row = next((r for r in roof["rows"] if r["key"] == key and r["threads"] == t), None)
-                cells.append(
-                    "–"
-                    if row is None
-                    else f"{row['gmacs']:.1f} GMAC/s ({_fmt(row['fraction_of_peak'], '.0%')})"
-                )
-            body.append(cells)
-        lines += _table(["runtime"] + [_threads(t) for t in threads], body)
-
-    # End to end
-    frame = result["end_to_end"]["frame"]
-    if frame["sections"]:
-        lines += [
-            "",
-            "## End to end",
-            "",
-            "### One 640x480 camera frame: preprocessing and inference (µs)",
-            "",
-            frame["description"] + ".",
-            "",
-        ]
-        keys = list(dict.fromkeys(r["key"] for s in frame["sections"] for r in s["rows"]))
-        header = ["runtime"]
-        for s in frame["sections"]:
-            t = s["threads"]
-            header += [f"p50, {_threads(t)}", f"p99, {_threads(t)}"]
-        header.append("digit read")
-        body = []
-        for key in keys:
-            cells = [labels.get(key, key)]
-            digit = "–"
-            for s in frame["sections"]:
-                row = next((r for r in s["rows"] if r["key"] == key), None)
-                cells += (
-                    ["–", "–"] if row is None else [f"{row['p50_us']:.0f}", f"{row['p99_us']:.0f}"]
-                )
-                if row is not None:
-                    digit = str(row.get("digit_read"))
-            body.append([*cells, f"{digit} (truth {frame.get('digit')})"])
-        if any(s.get("preprocessing") for s in frame["sections"]):
-            cells = ["cnnedge preprocessing alone (find_digit)"]
-            for s in frame["sections"]:
-                pre = s.get("preprocessing")
-                cells += ["–", "–"] if not pre else [f"{pre['p50_us']:.0f}", f"{pre['p99_us']:.0f}"]
-            body.append([*cells, "–"])
-        lines += _table(header, body)
-    process = result["end_to_end"].get("process")
-    if process:
-        lines += [
-            "",
-            "### One image through a whole process",
-            "",
-            f"Each command runs {process['runs_each']} time(s) as a fresh process, alternating"
-            + (
-                "; before each command's first run the page cache of the installed packages "
-                "and models is dropped (cold start, as after a reboot)."
-                if process["cold_cache"]
-                else "."
-            ),
-            "",
-        ]
-        body = []
-        for c in process["commands"].values():
-            body.append(
-                [
-                    f"`{_short_command(c['command'])}`",
-                    f"{c['first_wall_seconds']:.2f}",
-                    f"{c['median_warm_wall_seconds']:.2f}",
-                    f"{c['max_rss_mib']:.0f}",
-                    c["output"].split(": ", 1)[-1] if c["output"] else "–",
-                ]
-            )
-        lines += _table(
-            ["command", "first run (s)", "median warm (s)", "peak RSS (MiB)", "output"], body
-        )
-        ratios = process.get("tensorflow_over_cnnedge")
-        if ratios:
-            lines += [
-                "",
-                f"TensorFlow script over cnnedge: {ratios['first_wall']:.1f}x the time on the "
-                f"first run, {ratios['median_wall']:.1f}x the median time, "
-                f"{ratios['peak_rss']:.1f}x the peak memory.",
+                result.label(row.key),
+                f"{row.stats.p50_us:.1f}",
+                f"{row.stats.p90_us:.1f}",
+                f"{row.stats.p99_us:.1f}",
+                _fmt(row.ratio_p50, ".3g"),
+                _fmt(row.ratio_p99, ".3g"),
+                str(row.stats.samples),
             ]
+            for row in section.rows
+        ]
+        header = ["runtime", "p50", "p90", "p99", "p50 ratio", "p99 ratio", "samples"]
+        lines += _table(header, body)
+    return [*lines, ""]
 
-    # Settings
-    lines += ["", "## Rows and their settings", ""]
+
+def _throughput_cell(section: ThroughputSection, key: str) -> str:
+    row = section.row(key)
+    if row is None:
+        return "–"
+    ratio = f" ({row.ratio:.2f})" if row.ratio is not None else ""
+    return f"{row.images_per_s:,.0f}{ratio}"
+
+
+def render_throughput(result: BenchmarkResult) -> list[str]:
+    """Images per second, one column per batch size and thread count."""
+    if not result.throughput:
+        return []
+    base = result.label(result.settings.get("baseline") or "")
+    keys = list(dict.fromkeys(row.key for s in result.throughput for row in s.rows))
+    body = [
+        [result.label(key), *(_throughput_cell(s, key) for s in result.throughput)] for key in keys
+    ]
+    header = ["runtime"] + [f"batch {s.batch}, {_threads(s.threads)}" for s in result.throughput]
+    return [
+        "## Throughput (images per second)",
+        "",
+        f"Median call time; in brackets the rate over {base}'s (above 1: faster).",
+        "",
+        *_table(header, body),
+        "",
+        *(
+            f"- batch {s.batch}, {_threads(s.threads)}: {_load_text(s.load)}"
+            for s in result.throughput
+        ),
+        "",
+    ]
+
+
+def render_roofline(result: BenchmarkResult) -> list[str]:
+    """MACs per image, the machine's peak, and each row's share of it."""
+    roof = result.roofline
+    if roof is None:
+        return []
+    peaks = "; ".join(f"{_threads(t)}: {p.gmacs:.1f} GMAC/s" for t, p in roof.peak.items())
+    blas = next(iter(roof.peak.values())).blas if roof.peak else "–"
+    threads = sorted({r.threads for r in roof.rows})
     body = []
-    for r in runtimes:
-        by_threads = r["options"].get("by_threads", {})
+    for key in dict.fromkeys(r.key for r in roof.rows):
+        cells = [result.label(key)]
+        for t in threads:
+            row = next((r for r in roof.rows if r.key == key and r.threads == t), None)
+            cells.append(
+                "–"
+                if row is None
+                else f"{row.gmacs:.1f} GMAC/s ({_fmt(row.fraction_of_peak, '.0%')})"
+            )
+        body.append(cells)
+    return [
+        "## Roofline",
+        "",
+        f"{roof.macs_per_image:,} multiply-accumulates per image ({roof.macs_source}). "
+        f"Machine peak, float32 matmul ({blas}): {peaks}. Fraction of that peak each runtime "
+        "reaches at the largest batch (int8 rows are measured against the float32 peak):",
+        "",
+        *_table(["runtime"] + [_threads(t) for t in threads], body),
+        "",
+    ]
+
+
+def render_frame(result: BenchmarkResult) -> list[str]:
+    """One camera frame through preprocessing and inference, per row and thread count."""
+    frame = result.frame
+    if frame is None or not frame.sections:
+        return []
+    header = ["runtime"]
+    for s in frame.sections:
+        header += [f"p50, {_threads(s.threads)}", f"p99, {_threads(s.threads)}"]
+    body = []
+    for key in dict.fromkeys(r.key for s in frame.sections for r in s.rows):
+        cells, digit = [result.label(key)], "–"
+        for s in frame.sections:
+            row = next((r for r in s.rows if r.key == key), None)
+            cells += (
+                ["–", "–"]
+                if row is None
+                else [f"{row.stats.p50_us:.0f}", f"{row.stats.p99_us:.0f}"]
+            )
+            digit = digit if row is None else str(row.digit_read)
+        body.append([*cells, f"{digit} (truth {frame.digit})"])
+    if any(s.preprocessing for s in frame.sections):
+        cells = ["cnnedge preprocessing alone (find_digit)"]
+        for s in frame.sections:
+            pre = s.preprocessing
+            cells += ["–", "–"] if not pre else [f"{pre.p50_us:.0f}", f"{pre.p99_us:.0f}"]
+        body.append([*cells, "–"])
+    return [
+        "## One 640x480 camera frame: preprocessing and inference (µs)",
+        "",
+        frame.description + ".",
+        "",
+        *_table([*header, "digit read"], body),
+        "",
+    ]
+
+
+def render_process(result: BenchmarkResult) -> list[str]:
+    """Whole processes: wall time and peak memory of each command."""
+    process = result.process
+    if process is None:
+        return []
+    cold = (
+        "; before each command's first run the page cache of the installed packages and "
+        "models is dropped (cold start, as after a reboot)."
+    )
+    body = [
+        [
+            f"`{_short_command(' '.join(c.command))}`",
+            f"{c.first_wall_seconds:.2f}",
+            f"{c.median_warm_wall_seconds:.2f}",
+            f"{c.max_rss_mib:.0f}",
+            c.output.split(": ", 1)[-1] if c.output else "–",
+        ]
+        for c in process.commands
+    ]
+    header = ["command", "first run (s)", "median warm (s)", "peak RSS (MiB)", "output"]
+    return [
+        "## One image through a whole process",
+        "",
+        f"Each command runs {process.runs_each} time(s) as a fresh process, alternating"
+        + (cold if process.cold_cache else "."),
+        "",
+        *_table(header, body),
+        "",
+    ]
+
+
+def render_settings(result: BenchmarkResult) -> list[str]:
+    """Each row's API and effective settings, and the model files."""
+    body = []
+    for r in result.runtimes:
+        by_threads = r.options.get("by_threads", {})
         first = next(iter(by_threads.values()), {}) if by_threads else {}
-        settings = ", ".join(f"{k}={_compact(v)}" for k, v in first.items() if k not in ("api",))
-        body.append(
-            [
-                f"`{r['key']}`",
-                r["label"],
-                first.get("api", r["engine"]),
-                r["model"],
-                settings or "–",
-            ]
-        )
+        settings = ", ".join(f"{k}={_compact(v)}" for k, v in first.items() if k != "api")
+        body.append([f"`{r.key}`", r.label, first.get("api", r.engine), r.model, settings or "–"])
+    lines = ["## Rows and their settings", ""]
     lines += _table(["key", "row", "API", "model", "settings (first thread count)"], body)
-    models = result.get("models") or {}
-    if models:
+    if result.models:
         lines += ["", "Model files:", ""]
         lines += [
-            f"- `{key}`: {m['kind']}; {_size(m['size_bytes'])}, sha256 {m['sha256'][:12]}, "
-            f"{m['source']}"
-            for key, m in models.items()
+            f"- `{key}`: {m.kind}; {_size(m.size_bytes)}, sha256 {m.sha256[:12]}, {m.source}"
+            for key, m in result.models.items()
         ]
-    tflite = result["settings"].get("tflite_conversion")
-    if tflite:
-        lines += ["", "TFLite conversion:", ""]
-        lines += [f"- {part}: {_compact(settings)}" for part, settings in tflite.items()]
-    if result.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in result["notes"]]
-    lines += ["", f"Run time {result.get('seconds', 0):.0f} s.", ""]
-    return "\n".join(lines)
+    return [*lines, ""]
 
 
-def _compact(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(", ", ": "))
-    return str(value)
+def render_notes(result: BenchmarkResult) -> list[str]:
+    """What the run could not do, and the run time."""
+    notes = ["## Notes", "", *(f"- {note}" for note in result.notes), ""] if result.notes else []
+    return [*notes, f"Run time {result.seconds:.0f} s.", ""]
 
 
-def _short_command(command: str) -> str:
-    # Paths of temporary files and the venv only make the table wide.
-    parts = []
-    for part in command.split():
-        parts.append(Path(part).name if "/" in part else part)
-    return " ".join(parts)
+#: The sections of :func:`to_markdown`, in order.
+RENDERERS = (
+    render_header,
+    render_summary,
+    render_parity,
+    render_latency,
+    render_throughput,
+    render_roofline,
+    render_frame,
+    render_process,
+    render_settings,
+    render_notes,
+)
+
+
+def to_markdown(result: BenchmarkResult) -> str:
+    """The results as markdown (every figure also sits in :meth:`BenchmarkResult.to_dict`)."""
+    return "\n".join(line for render in RENDERERS for line in render(result))
 
 
 def write_results(
-    result: Mapping[str, Any], out_dir: str | os.PathLike[str], *, name: str
+    result: BenchmarkResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str,
+    markdown: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``name.json`` and ``name.md`` into ``out_dir`` (atomically); their paths."""
+    """Write ``name.json`` (:meth:`BenchmarkResult.to_dict` with ``extra`` fields added) and
+    ``name.md`` (``markdown``, else :func:`to_markdown`) into ``out_dir``, atomically; their
+    paths."""
     out = Path(out_dir)
-    json_path = write_text(out / f"{name}.json", json.dumps(result, indent=1) + "\n")
-    md_path = write_text(out / f"{name}.md", to_markdown(result))
+    data = {**result.to_dict(), **(extra or {})}
+    json_path = write_text(out / f"{name}.json", json.dumps(data, indent=1) + "\n")
+    md_path = write_text(out / f"{name}.md", markdown or to_markdown(result))
     return json_path, md_path

@@ -2,10 +2,12 @@
 
 A row (:class:`RuntimeSpec`) names an engine, the model file it runs and its settings. To
 benchmark a new variant (an optimized ONNX file, other session options), add one entry to
-:data:`RUNTIMES`; a new kind of model file also needs its key in :data:`MODEL_KEYS`.
+:data:`RUNTIMES` (or pass your own table in ``BenchmarkConfig.table``); a new kind of model
+file also needs its key in :data:`MODEL_KEYS`.
 
 Every loader imports its engine when it runs, so this module needs only the standard
-library; a row whose engine is not installed is skipped with a note saying what to install.
+library; a row whose engine is not installed is skipped with a note saying what to install,
+and a model an engine cannot load is a failed row whose note is one line saying why.
 """
 
 from __future__ import annotations
@@ -17,17 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cnnedge.export.formats import FP32, INT8
+from cnnedge.errors import CnnedgeError, ModelError
+from cnnedge.export.formats import FORMATS, FP32, INT8
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
     "ENGINES",
-    "KERAS_MODEL",
     "MODEL_KEYS",
-    "PLAIN_FP32",
-    "PLAIN_INT8",
     "RUNTIMES",
     "TFLITE_FP32",
     "TFLITE_INT8",
@@ -35,37 +35,31 @@ __all__ = [
     "Inputs",
     "LoadedRuntime",
     "RuntimeSpec",
-    "baseline",
-    "get_runtime",
+    "load_runtime",
     "missing_modules",
+    "model_key_for",
 ]
 
-#: Model keys: the Keras file, the ONNX formats export writes, the same formats as cnnedge
-#: 0.1 exported them (for before/after rows), and the TFLite files the benchmark converts
-#: from the same Keras model.
-KERAS_MODEL = "keras"
-PLAIN_FP32 = "onnx-plain"
-PLAIN_INT8 = "onnx-int8-plain"
+#: Model keys: the ONNX formats export writes, and TensorFlow Lite files of the same model.
 TFLITE_FP32 = "tflite"
 TFLITE_INT8 = "tflite-int8"
 MODEL_KEYS: dict[str, str] = {
-    KERAS_MODEL: "Keras model (.keras), the reference",
     FP32.name: FP32.description,
     INT8.name: INT8.description,
-    PLAIN_FP32: (
-        "ONNX fp32 as cnnedge 0.1 exported it: the plain tf2onnx graph, float input "
-        "(export_model(graph_options=GraphOptions.none()))"
-    ),
-    PLAIN_INT8: (
-        "ONNX int8 as cnnedge 0.1 exported it: the plain graph quantized QDQ S8S8, "
-        "per-channel (quantization=LEGACY_QUANTIZATION)"
-    ),
-    TFLITE_FP32: "TensorFlow Lite, float32 (TFLiteConverter.from_keras_model)",
-    TFLITE_INT8: (
-        "TensorFlow Lite, full-integer int8 (representative dataset of MNIST training "
-        "images, TFLITE_BUILTINS_INT8), float32 input and output"
-    ),
+    TFLITE_FP32: "TensorFlow Lite, float32",
+    TFLITE_INT8: "TensorFlow Lite, int8",
 }
+
+
+def model_key_for(path: str | os.PathLike[str]) -> str | None:
+    """The model key a file name implies (``m.int8.onnx`` -> ``onnx-int8``), or None."""
+    suffixes = [(fmt.suffix, fmt.name) for fmt in FORMATS]
+    suffixes += [(".int8.tflite", TFLITE_INT8), (".tflite", TFLITE_FP32)]
+    name = Path(path).name.lower()
+    for suffix, key in sorted(suffixes, key=lambda s: -len(s[0])):
+        if name.endswith(suffix):
+            return key
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class RuntimeSpec:
     model: str
     precision: str
     #: Engine settings (onnxruntime: SessionOptions attributes and a ``config`` dict of
-    #: session config entries; keras: ``call``). Recorded with the effective settings.
+    #: session config entries). Recorded with the effective settings.
     options: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
     #: The row every ratio is taken against.
@@ -141,8 +135,7 @@ class Engine:
     #: Modules that must be importable.
     requires: tuple[str, ...]
     install_hint: str
-    #: None: runs in the TensorFlow worker process (see :mod:`cnnedge.bench.tf_worker`).
-    load: Loader | None
+    load: Loader
     #: Modules imported before any model is loaded, so load times exclude import times.
     imports: tuple[str, ...] = ()
 
@@ -257,14 +250,8 @@ class _Cnnedge:
         self.options: dict[str, Any] = {
             "api": "cnnedge.edge.DigitClassifier.predict_mnist (uint8 frames in)",
             "providers": self.classifier.providers,
+            **self.classifier.session_options,
         }
-        # DigitClassifier does not expose its SessionOptions; read them back when the
-        # session attribute is there, so the JSON records what actually ran.
-        session = getattr(self.classifier, "_session", None)
-        if session is not None and hasattr(session, "get_session_options"):
-            self.options.update(_describe_session_options(session.get_session_options(), {}))
-        else:
-            self.options["intra_op_num_threads"] = threads
 
     def bind(self, inputs: Inputs) -> Callable[[], np.ndarray]:
         predict, frames = self.classifier.predict_mnist, inputs.frames
@@ -356,7 +343,13 @@ class _OpenCV:
         cv2.setNumThreads(threads)
         # Defaults throughout: OpenCV 5 picks its new graph engine for ONNX files, which
         # runs on the CPU and warns when a backend or target is set.
-        self.net = cv2.dnn.readNetFromONNX(str(path))
+        try:
+            self.net = cv2.dnn.readNetFromONNX(str(path))
+        except cv2.error:
+            # OpenCV's own text is an assertion deep in its importer ("(-215:Assertion
+            # failed) bufidx >= 0 in function 'argTensor'" for a QDQ int8 file): the row's
+            # note says what it means instead.
+            raise ModelError(_opencv_cannot_load(path, spec, cv2.__version__)) from None
         self.input_type = _input_type(path)
         self.options: dict[str, Any] = {
             "api": f"cv2.dnn.Net setInput/forward ({_input_kind(self.input_type)})",
@@ -375,13 +368,15 @@ class _OpenCV:
         return run
 
 
+def _opencv_cannot_load(path: Path, spec: RuntimeSpec, version: str) -> str:
+    what = "quantized (QDQ int8) graphs" if spec.precision == "int8" else "every operator of it"
+    return (
+        f"OpenCV DNN {version} cannot load {path.name}: its ONNX importer does not support "
+        f"{what}; run this model with onnxruntime (cnnedge), or the fp32 model with OpenCV"
+    )
+
+
 ENGINES: dict[str, Engine] = {
-    "keras": Engine(
-        "keras",
-        ("tensorflow", "keras"),
-        "pip install 'cnnedge[train]'",
-        load=None,
-    ),
     "cnnedge": Engine(
         "cnnedge",
         ("onnxruntime", "cv2"),
@@ -410,24 +405,6 @@ ENGINES: dict[str, Engine] = {
 
 #: The benchmark's rows, in table order. Adding a variant is adding an entry here.
 RUNTIMES: tuple[RuntimeSpec, ...] = (
-    RuntimeSpec(
-        "keras-predict",
-        "Keras model.predict fp32",
-        "keras",
-        KERAS_MODEL,
-        "fp32",
-        {"call": "predict"},
-        notes="TensorFlow, `model.predict(x, verbose=0)`, the usual Keras call",
-    ),
-    RuntimeSpec(
-        "keras-call",
-        "Keras model(x) fp32",
-        "keras",
-        KERAS_MODEL,
-        "fp32",
-        {"call": "__call__"},
-        notes="TensorFlow, `model(x, training=False)`: Keras without predict's per-call setup",
-    ),
     RuntimeSpec(
         "cnnedge-fp32",
         "cnnedge ONNX fp32",
@@ -462,44 +439,12 @@ RUNTIMES: tuple[RuntimeSpec, ...] = (
         notes="the same file through InferenceSession.run alone",
     ),
     RuntimeSpec(
-        "cnnedge-fp32-plain",
-        "cnnedge ONNX fp32, 0.1 export",
-        "cnnedge",
-        PLAIN_FP32,
-        "fp32",
-        notes="before issue 9: DigitClassifier.predict_mnist on the plain tf2onnx graph",
-    ),
-    RuntimeSpec(
-        "cnnedge-int8-plain",
-        "cnnedge ONNX int8, 0.1 export",
-        "cnnedge",
-        PLAIN_INT8,
-        "int8",
-        notes="before issue 9: DigitClassifier.predict_mnist on the QDQ S8S8 plain graph",
-    ),
-    RuntimeSpec(
-        "ort-fp32-plain",
-        "onnxruntime fp32, 0.1 export (session.run)",
-        "onnxruntime",
-        PLAIN_FP32,
-        "fp32",
-        notes="before issue 9: the plain tf2onnx graph through InferenceSession.run",
-    ),
-    RuntimeSpec(
-        "ort-int8-plain",
-        "onnxruntime int8, 0.1 export (session.run)",
-        "onnxruntime",
-        PLAIN_INT8,
-        "int8",
-        notes="before issue 9: the QDQ S8S8 plain graph through InferenceSession.run",
-    ),
-    RuntimeSpec(
         "tflite-fp32",
         "TFLite fp32",
         "tflite",
         TFLITE_FP32,
         "fp32",
-        notes="ai-edge-litert, converted from the same Keras model",
+        notes="ai-edge-litert Interpreter on a .tflite file of the same model",
     ),
     RuntimeSpec(
         "tflite-int8",
@@ -507,7 +452,7 @@ RUNTIMES: tuple[RuntimeSpec, ...] = (
         "tflite",
         TFLITE_INT8,
         "int8",
-        notes="ai-edge-litert, full-integer, float input/output",
+        notes="ai-edge-litert Interpreter on an int8 .tflite file of the same model",
     ),
     RuntimeSpec(
         "opencv-fp32",
@@ -528,21 +473,27 @@ RUNTIMES: tuple[RuntimeSpec, ...] = (
 )
 
 
-def get_runtime(key: str, table: tuple[RuntimeSpec, ...] = RUNTIMES) -> RuntimeSpec:
-    for spec in table:
-        if spec.key == key:
-            return spec
-    known = ", ".join(s.key for s in table)
-    raise KeyError(f"unknown runtime {key!r}; known: {known}")
-
-
-def baseline(table: tuple[RuntimeSpec, ...] = RUNTIMES) -> RuntimeSpec | None:
-    return next((s for s in table if s.baseline), None)
-
-
 def load_runtime(spec: RuntimeSpec, path: str | os.PathLike[str], threads: int) -> LoadedRuntime:
-    """Load ``spec``'s model at ``threads``; the engine's exceptions pass through."""
+    """Load ``spec``'s model at ``threads``.
+
+    Raises :class:`~cnnedge.errors.ModelError` with a one-line reason when the engine cannot
+    load the model (every engine raises its own exception types; they are translated here).
+    """
     engine = ENGINES[spec.engine]
-    if engine.load is None:
-        raise ValueError(f"{spec.key} runs in the TensorFlow worker, not in this process")
-    return engine.load(spec, Path(path), threads)
+    path = Path(path)
+    try:
+        return engine.load(spec, path, threads)
+    except CnnedgeError:
+        raise
+    except Exception as exc:  # onnxruntime, LiteRT and OpenCV share no base class
+        raise ModelError(f"{engine.name} cannot load {path.name}: {first_line(exc)}") from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message on one line, without onnxruntime's status prefix."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model ... failed" -> the last part.
+    if "ONNXRuntimeError" in text:
+        text = text.split(" : ")[-1].strip()
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,33 +1,34 @@
-"""`cnnedge benchmark`: parity and speed of every runtime, side by side in one run.
+"""`cnnedge benchmark`: accuracy and speed of every runtime on this machine, side by side.
 
-Nothing TensorFlow-related is imported here or at start-up: the Keras rows, the TFLite
-conversion and fresh exports run in a child process.
+The command parses its options and calls :func:`cnnedge.bench.run_benchmark`; the results
+print to the terminal and are written to files only where ``--save`` says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from cnnedge.cli._common import EXIT_CODES_HELP, fail, handle_errors
 
-#: Where a trained reference model usually is, relative to the project folder.
-REFERENCE_KERAS = Path("runs") / "reference" / "model.keras"
-DEFAULT_OUT = Path("benchmarks") / "results"
 #: 1-minute load average below which the machine counts as quiet (--wait-idle).
 IDLE_LOAD = 0.5
 
 BENCHMARK_HELP = (
-    "Measure Keras, cnnedge's ONNX runner (fp32, int8), TensorFlow Lite and OpenCV DNN side "
-    "by side: accuracy and agreement with Keras on the MNIST test set, batch-1 latency "
-    "(p50/p90/p99, 1 thread and all cores), throughput, a 640x480 camera frame, the roofline, "
-    "and `cnnedge predict` against a TensorFlow script.\n\n"
-    "Runtimes that are not installed are skipped with a note. Without --onnx/--int8/--model, "
-    "fresh ONNX models are exported from the Keras model into a temporary folder (or the "
-    "bundled ones are used). Results go to OUT/benchmark.{md,json} "
-    "(OUT/benchmark-quick.* with --quick)."
+    "Measure cnnedge's ONNX runner (fp32, int8) on this machine beside bare onnxruntime, "
+    "TensorFlow Lite and OpenCV DNN: accuracy on the MNIST test images, batch-1 latency "
+    "(p50/p90/p99, 1 thread and all cores), throughput, a 640x480 camera frame end to end, "
+    "the roofline, and `cnnedge predict` as a whole process.\n\n"
+    "Without --model the bundled models run. The TensorFlow Lite rows need .tflite files of "
+    "the same model (--model NAME.tflite, --model NAME.int8.tflite). Runtimes that are not "
+    "installed are skipped, and models a runtime cannot load fail, each with a one-line "
+    "note. The results print to the terminal; --save DIR also writes them to "
+    "DIR/benchmark.md and DIR/benchmark.json (benchmark-quick.* with --quick)."
 )
 
 
@@ -38,41 +39,14 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def benchmark(
-    keras: Path | None = typer.Option(
-        None,
-        "--keras",
-        dir_okay=False,
-        exists=True,
-        help=f"The Keras model (reference, TFLite source). Default: {REFERENCE_KERAS} if "
-        "present, else the newest runs/*/model.keras.",
-        show_default=False,
-    ),
-    no_keras: bool = typer.Option(
-        False, "--no-keras", help="No Keras model: skip the Keras and TFLite rows."
-    ),
-    onnx: Path | None = typer.Option(
-        None,
-        "--onnx",
-        dir_okay=False,
-        exists=True,
-        help="The fp32 ONNX model.",
-        show_default=False,
-    ),
-    int8: Path | None = typer.Option(
-        None,
-        "--int8",
-        dir_okay=False,
-        exists=True,
-        help="The int8 ONNX model.",
-        show_default=False,
-    ),
     models: list[Path] = typer.Option(
         [],
         "--model",
+        "-m",
         dir_okay=False,
         exists=True,
-        help="A model file whose kind its name tells: *.onnx, *.int8.onnx, *.tflite, "
-        "*.int8.tflite, *.keras. Repeatable.",
+        help="A model to measure, its kind read from its name: NAME.onnx (fp32), "
+        "NAME.int8.onnx, NAME.tflite, NAME.int8.tflite. Repeatable. Default: the bundled models.",
         show_default=False,
     ),
     data: str | None = typer.Option(
@@ -102,10 +76,16 @@ def benchmark(
     process: bool = typer.Option(
         True,
         "--process/--no-process",
-        help="Time `cnnedge predict` and the TensorFlow script as whole processes.",
+        help="Time `cnnedge predict` on one image as a whole process.",
     ),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", file_okay=False, help="Folder for results."),
-    save: bool = typer.Option(True, "--save/--no-save", help="Write the results to OUT."),
+    save: Path | None = typer.Option(
+        None,
+        "--save",
+        file_okay=False,
+        help="Also write the results to DIR/benchmark.md and DIR/benchmark.json.",
+        metavar="DIR",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the results as JSON instead of markdown."
     ),
@@ -119,79 +99,84 @@ def benchmark(
     list_rows: bool = typer.Option(False, "--list", help="List the rows and exit."),
 ) -> None:
     """Benchmark the runtimes (see BENCHMARK_HELP)."""
-    from cnnedge.bench.runtimes import ENGINES, RUNTIMES, missing_modules
-
     if list_rows:
-        for spec in RUNTIMES:
-            missing = missing_modules(ENGINES[spec.engine])
-            state = f"  (needs {', '.join(missing)})" if missing else ""
-            typer.echo(f"{spec.key:15} {spec.label}: {spec.notes}{state}")
+        _list_rows()
         return
-
-    from cnnedge.bench.report import missing_fields, to_markdown, write_results
-    from cnnedge.bench.suite import BenchmarkConfig, model_key_for, run_benchmark
-
-    given: dict[str, Path] = {}
-    for path in models:
-        key = model_key_for(path)
-        if key is None:
-            raise fail(
-                f"cannot tell what kind of model {path} is from its name; use --onnx/--int8/"
-                "--keras, or name it *.onnx, *.int8.onnx, *.tflite or *.int8.tflite."
-            )
-        given[key] = path
-    if onnx is not None:
-        given["onnx"] = onnx
-    if int8 is not None:
-        given["onnx-int8"] = int8
-    keras_path = keras or given.pop("keras", None)
-    if keras_path is None and not no_keras:
-        keras_path = _default_keras()
-        if keras_path is None:
-            typer.echo("no Keras model found: the Keras and TFLite rows are skipped", err=True)
-    if no_keras:
-        keras_path = None
+    from cnnedge.bench import BenchmarkConfig, run_benchmark, to_markdown
 
     config = BenchmarkConfig(
-        keras=keras_path,
-        models=given,
+        models=_models_by_kind(models),
         data=data,
         quick=quick,
         threads=tuple(threads),
         runtimes=tuple(runtimes),
         process=process,
     )
+    if save is not None:
+        _check_writable(save)
     say = lambda message: typer.echo(f"… {message}", err=True)  # noqa: E731
-    idle = None
-    if wait_idle > 0:
-        from cnnedge.bench.timing import wait_for_idle
-
-        idle = wait_for_idle(threshold=IDLE_LOAD, timeout=wait_idle * 60, say=say)
-        if not idle["quiet"]:
-            say(f"the machine stayed busy (load {idle['loadavg']}); measuring anyway")
+    idle = _wait_for_quiet(wait_idle, say) if wait_idle > 0 else None
     result = run_benchmark(config, progress=say)
     if idle is not None:
-        result["load"]["idle_wait"] = {"threshold": IDLE_LOAD, **idle}
-    problems = missing_fields(result)
-    if problems:  # a bug in the instrument, not in what it measured
-        typer.echo(f"warning: the results lack {', '.join(problems)}", err=True)
-    if save:
+        result = dataclasses.replace(result, load={**result.load, "idle_wait": idle})
+    markdown = to_markdown(result)
+    if save is not None:
+        from cnnedge.bench import write_results
+
         name = "benchmark-quick" if quick else "benchmark"
-        json_path, md_path = write_results(result, out, name=name)
+        json_path, md_path = write_results(result, save, name=name, markdown=markdown)
         typer.echo(f"wrote {md_path} and {json_path}", err=True)
-    typer.echo(json.dumps(result, indent=1) if as_json else to_markdown(result))
+    typer.echo(json.dumps(result.to_dict(), indent=1) if as_json else markdown)
 
 
-def _default_keras() -> Path | None:
-    if REFERENCE_KERAS.is_file():
-        return REFERENCE_KERAS
-    from cnnedge.errors import ModelError
-    from cnnedge.train.paths import latest_model
+def _list_rows() -> None:
+    from cnnedge.bench.runtimes import ENGINES, RUNTIMES, missing_modules
 
+    for spec in RUNTIMES:
+        missing = missing_modules(ENGINES[spec.engine])
+        state = f"  (needs {', '.join(missing)})" if missing else ""
+        typer.echo(f"{spec.key:15} {spec.label}: {spec.notes}{state}")
+
+
+def _models_by_kind(paths: list[Path]) -> dict[str, Path]:
+    from cnnedge.bench import model_key_for
+
+    given: dict[str, Path] = {}
+    for path in paths:
+        key = model_key_for(path)
+        if key is None:
+            hint = (
+                "; export it to ONNX first with `cnnedge export`"
+                if path.suffix.lower() in (".keras", ".h5")
+                else ""
+            )
+            raise fail(
+                f"--model {path}: cannot tell its kind from its name; name it NAME.onnx, "
+                f"NAME.int8.onnx, NAME.tflite or NAME.int8.tflite{hint}"
+            )
+        if key in given and given[key] != path:
+            raise fail(f"--model {path}: a {key} model is given twice ({given[key]})")
+        given[key] = path
+    return given
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before measuring, not after, when the results cannot be saved."""
     try:
-        return latest_model()
-    except (ModelError, OSError):
-        return None
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--save {folder}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise fail(f"--save {folder}: the folder is not writable by this user")
+
+
+def _wait_for_quiet(minutes: float, say: Callable[[str], None]) -> dict[str, object]:
+    from cnnedge.bench.timing import wait_for_idle
+
+    idle = wait_for_idle(threshold=IDLE_LOAD, timeout=minutes * 60, say=say)
+    if not idle["quiet"]:
+        say(f"the machine stayed busy (load {idle['loadavg']}); measuring anyway")
+    return {"threshold": IDLE_LOAD, **idle}
 
 
 __all__ = ["benchmark", "register"]

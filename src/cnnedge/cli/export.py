@@ -39,7 +39,8 @@ def export(
         DEFAULT_OPSET,
         min=MIN_OPSET,
         max=MAX_OPSET,
-        help="ONNX opset; the default loads in onnxruntime and OpenCV DNN.",
+        help="ONNX opset. The default loads in onnxruntime; OpenCV DNN reads the fp32 model "
+        "but not the int8 one (QDQ).",
     ),
     int8: bool = typer.Option(
         False,
@@ -64,9 +65,9 @@ def export(
     plain: bool = typer.Option(
         False,
         "--plain",
-        help="Write the plain tf2onnx graph as cnnedge 0.1 did: float input in [0, 1], no "
-        "speed rewrites, int8 quantized S8S8. Default: uint8 pixel input and the rewrites "
-        "that make onnxruntime faster (same results).",
+        help="Write the plain tf2onnx graph: float input in [0, 1], no speed rewrites, int8 "
+        "quantized S8S8. Default: uint8 pixel input and the rewrites that make onnxruntime "
+        "faster (same results).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:

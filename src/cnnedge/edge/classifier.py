@@ -421,6 +421,22 @@ class DigitClassifier:
     def providers(self) -> list[str]:
         return list(self._session.get_providers())
 
+    @property
+    def session_options(self) -> dict[str, object]:
+        """The settings onnxruntime runs the model with, as plain values for logs and
+        benchmark results: ``intra_op_num_threads`` (0: onnxruntime's choice),
+        ``inter_op_num_threads``, ``graph_optimization_level``, ``execution_mode``,
+        ``enable_cpu_mem_arena`` and ``enable_mem_pattern``."""
+        options = self._session.get_session_options()
+        return {
+            "intra_op_num_threads": options.intra_op_num_threads,
+            "inter_op_num_threads": options.inter_op_num_threads,
+            "graph_optimization_level": options.graph_optimization_level.name,
+            "execution_mode": options.execution_mode.name,
+            "enable_cpu_mem_arena": options.enable_cpu_mem_arena,
+            "enable_mem_pattern": options.enable_mem_pattern,
+        }
+
     def __repr__(self) -> str:
         return (
             f"DigitClassifier({self.name!r}, layout={self.input_layout}, "

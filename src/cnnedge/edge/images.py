@@ -170,10 +170,11 @@ def _decode(data: bytes | bytearray, name: str) -> np.ndarray:
     if size is not None:
         _check_size(name, *size, kind)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    # IMREAD_UNCHANGED keeps alpha and 16 bits but skips EXIF orientation, which is
-    # applied below from our own reading of the tag.
+    # IMREAD_UNCHANGED keeps alpha and 16 bits but skips EXIF orientation (no flag keeps
+    # both), so the decoder hands over the EXIF block it read and the orientation is
+    # applied below.
     try:
-        decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        decoded, exif = _decode_with_exif(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ImageError(f"cannot decode {name}: {_cv_reason(exc)}") from None
     if decoded is None or decoded.size == 0:
@@ -188,7 +189,18 @@ def _decode(data: bytes | bytearray, name: str) -> np.ndarray:
         # refuses pictures over 2^30 pixels, so memory was bounded anyway).
         _check_size(name, decoded.shape[1], decoded.shape[0], kind)
     array = _normalize_array(decoded, name)
-    return _apply_orientation(array, exif_orientation(data))
+    # OpenCV's TIFF decoder applies the orientation itself (and hands over no EXIF block).
+    orientation = 1 if kind == "TIFF" or exif is None else _read_orientation(exif)
+    return _apply_orientation(array, orientation)
+
+
+def _decode_with_exif(buffer: np.ndarray, flags: int) -> tuple[np.ndarray | None, bytes | None]:
+    """The decoded picture and the EXIF block its decoder found (JPEG, PNG, WebP), if any."""
+    decoded, types, blocks = cv2.imdecodeWithMetadata(buffer, flags=flags)
+    for kind, block in zip(types, blocks, strict=True):
+        if int(kind) == cv2.IMAGE_METADATA_EXIF:
+            return decoded, np.asarray(block, np.uint8).tobytes()
+    return decoded, None
 
 
 def _check_size(name: str, width: int, height: int, kind: str | None) -> None:
@@ -239,6 +251,18 @@ def _as_text(head: bytes) -> str | None:
 
 # ---------------------------------------------------------------------------------------
 # Headers: the format, the size before decoding, truncation
+#
+# Hand-written on purpose, because the libraries cannot do it here (measured with
+# opencv-python-headless 4.13 and 5.1, and Pillow 13):
+# - the size: OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS) is read once per process, at
+#   its first decode, and holds for the whole process: set by a library after the
+#   application decoded a picture, it is ignored (a 12,000 x 12,000 PNG was decoded), and set
+#   before, it changes the application's own limit. Pillow is not in the base install,
+#   and its lazy open disagrees with OpenCV's decoder, whose size the guard must predict
+#   (``P4\n3# 40``: OpenCV decodes 3x40, Pillow refuses the header);
+# - truncation: OpenCV refuses a cut JPEG or PNG but cannot say why (None, as for any
+#   corruption), and Pillow notices only by decoding it all; the walks below tell a file
+#   cut short (get it again) from a damaged one (save it again) without decoding.
 
 
 def image_size(data: bytes | bytearray) -> tuple[int, int] | None:
@@ -588,57 +612,29 @@ def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1-8) of encoded JPEG, PNG or WebP bytes; 1 if absent."""
+    """The EXIF orientation (1-8) of encoded JPEG, PNG or WebP bytes; 1 if absent.
+
+    The EXIF block is the one OpenCV's decoder finds (the picture is decoded at an eighth
+    of its size for it)."""
     try:
-        tiff = _find_exif(data)
-        return _read_orientation(tiff) if tiff else 1
+        _, exif = _decode_with_exif(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:  # empty or undecodable bytes
+        return 1
+    return 1 if exif is None else _read_orientation(exif)
+
+
+def _read_orientation(tiff: bytes) -> int:
+    """The orientation tag of an EXIF block (a TIFF header and its first IFD); 1 if absent
+    or damaged. Hand-written: OpenCV hands over the EXIF block but not its tags, and Pillow,
+    which parses them, is not in the base install."""
+    try:
+        return _orientation_tag(tiff)
     except (struct.error, IndexError, ValueError):
         # A damaged EXIF block must not make an otherwise readable photo unusable.
         return 1
 
 
-def _find_exif(data: bytes) -> bytes | None:
-    if data[:2] == b"\xff\xd8":  # JPEG: APP1 "Exif\0\0" segment before the image data
-        pos = 2
-        while pos + 4 <= len(data) and data[pos] == 0xFF:
-            marker = data[pos + 1]
-            if marker in (0xD9, 0xDA):  # end of image / start of scan
-                break
-            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-            segment = data[pos + 4 : pos + 2 + length]
-            if marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
-                return segment[6:]
-            pos += 2 + length
-        return None
-    if data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: eXIf chunk
-        pos = 8
-        while pos + 8 <= len(data):
-            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-            if kind == b"eXIf":
-                return data[pos + 8 : pos + 8 + length]
-            if kind in (b"IDAT", b"IEND"):
-                # eXIf must precede IDAT in conforming files, but some writers append it.
-                found = data.find(b"eXIf", pos)
-                if found < 0:
-                    return None
-                (length,) = struct.unpack(">I", data[found - 4 : found])
-                return data[found + 4 : found + 4 + length]
-            pos += 12 + length
-        return None
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        pos = 12
-        while pos + 8 <= len(data):
-            kind, length = struct.unpack("<4sI", data[pos : pos + 8])
-            if kind == b"EXIF":
-                chunk = data[pos + 8 : pos + 8 + length]
-                return chunk[6:] if chunk[:6] == b"Exif\x00\x00" else chunk
-            pos += 8 + length + (length & 1)
-        return None
-    # TIFF is left out on purpose: OpenCV's TIFF decoder already applies its orientation.
-    return None
-
-
-def _read_orientation(tiff: bytes) -> int:
+def _orientation_tag(tiff: bytes) -> int:
     endian = {b"II": "<", b"MM": ">"}.get(tiff[:2])
     if endian is None:
         return 1

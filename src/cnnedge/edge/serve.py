@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import html
 import ipaddress
 import json
@@ -41,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 
 import cv2
@@ -358,8 +360,10 @@ class ServeSink:
         return out
 
     def page(self) -> str:
-        return _PAGE.replace("{{title}}", html.escape(self.config.title)).replace(
-            "{{boundary}}", _BOUNDARY
+        return (
+            _page_template()
+            .replace("{{title}}", html.escape(self.config.title))
+            .replace("{{boundary}}", _BOUNDARY)
         )
 
 
@@ -534,119 +538,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------------------------------
-# The page: one file, no external resources (it must work on a network without internet).
+# The page: one file, no external resources (it must work on a network without internet),
+# shipped as package data beside this module.
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{title}} - cnnedge</title>
-<style>
-  :root { color-scheme: dark; --ok: #3ec43e; --dim: #9aa0a6; }
-  body { margin: 0; font: 16px/1.4 system-ui, sans-serif; background: #15171a; color: #e8eaed; }
-  header { padding: 10px 18px; border-bottom: 1px solid #2a2d31; display: flex; gap: 12px;
-           align-items: baseline; flex-wrap: wrap; }
-  header h1 { font-size: 18px; margin: 0; }
-  header .source { color: var(--dim); }
-  main { display: flex; flex-wrap: wrap; gap: 18px; padding: 18px; }
-  .video { flex: 3 1 480px; min-width: 0; }
-  /* The whole frame in view, however wide the window: letterboxed, never cropped. */
-  .video img { display: block; width: 100%; height: auto; max-height: calc(100vh - 100px);
-               object-fit: contain; object-position: left top; border-radius: 6px;
-               min-height: 120px; }
-  aside { flex: 1 1 240px; }
-  .reading { font-size: 96px; font-weight: 700; line-height: 1; color: var(--ok);
-             font-variant-numeric: tabular-nums; min-height: 96px; word-break: break-all; }
-  .reading.none { color: var(--dim); font-size: 32px; font-weight: 400; }
-  .bar { height: 8px; background: #2a2d31; border-radius: 4px; margin: 10px 0 4px; }
-  .bar div { height: 100%; background: var(--ok); border-radius: 4px; width: 0; }
-  dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 12px; margin: 16px 0; }
-  dt { color: var(--dim); }
-  dd { margin: 0; font-variant-numeric: tabular-nums; }
-  h2 { font-size: 14px; text-transform: uppercase; letter-spacing: .05em; color: var(--dim);
-       margin: 20px 0 6px; }
-  ol { list-style: none; padding: 0; margin: 0; }
-  ol li { display: flex; gap: 10px; padding: 3px 0; border-bottom: 1px solid #23262a;
-          font-variant-numeric: tabular-nums; }
-  ol li b { min-width: 3ch; }
-  ol li span { color: var(--dim); }
-  #status { color: var(--dim); }
-  #status.bad { color: #f28b82; }
-</style>
-</head>
-<body>
-<header>
-  <h1>cnnedge</h1><span class="source">{{title}}</span>
-  <span id="status">connecting&hellip;</span>
-</header>
-<main>
-  <div class="video">
-    <img id="video" alt="live camera view">
-    <noscript><img src="stream.mjpg" alt="live camera view"></noscript>
-  </div>
-  <aside>
-    <div id="reading" class="reading none">&ndash;</div>
-    <div class="bar"><div id="bar"></div></div>
-    <div id="confidence">confidence &ndash;</div>
-    <dl>
-      <dt>fps</dt><dd id="fps">&ndash;</dd>
-      <dt>frames</dt><dd id="frames">&ndash;</dd>
-      <dt>viewers</dt><dd id="viewers">&ndash;</dd>
-    </dl>
-    <h2>Recent readings</h2>
-    <ol id="recent"></ol>
-  </aside>
-</main>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-const video = $("video");
-function pct(x) { return Math.round(x * 100) + "%"; }
-function clock(iso) { return new Date(iso).toLocaleTimeString(); }
-function show(d) {
-  const r = d.reading;
-  const el = $("reading");
-  if (r && r.text !== null) {
-    el.textContent = r.text; el.className = "reading";
-    $("confidence").textContent = "confidence " + pct(r.confidence);
-    $("bar").style.width = pct(r.confidence);
-  } else {
-    el.textContent = r ? r.label : "waiting for the camera";
-    el.className = "reading none";
-    $("confidence").textContent = "confidence \\u2013";
-    $("bar").style.width = "0";
-  }
-  $("fps").textContent = d.fps.toFixed(1);
-  $("frames").textContent = d.frames + (d.dropped ? " (" + d.dropped + " dropped)" : "");
-  $("viewers").textContent = d.viewers;
-  const list = $("recent");
-  list.replaceChildren(...d.recent.map((x) => {
-    const li = document.createElement("li");
-    const b = document.createElement("b"); b.textContent = x.text;
-    const s = document.createElement("span");
-    s.textContent = pct(x.confidence) + "  " + clock(x.time);
-    li.append(b, s); return li;
-  }));
-  $("status").textContent = d.state === "running" ? "live" : d.state;
-  $("status").className = "";
-}
-async function poll() {
-  try {
-    const response = await fetch("reading", {cache: "no-store"});
-    if (!response.ok) throw new Error(response.status);
-    show(await response.json());
-  } catch (e) {
-    $("status").textContent = "disconnected, retrying\\u2026";
-    $("status").className = "bad";
-  }
-  setTimeout(poll, 300);
-}
-// Started after load: a never-ending image in the HTML would keep the page "loading".
-function watch() { video.src = "stream.mjpg?t=" + Date.now(); }
-video.addEventListener("error", () => setTimeout(watch, 2000));
-window.addEventListener("load", () => { watch(); poll(); });
-</script>
-</body>
-</html>
-"""
+_PAGE_FILE = "view.html"
+
+
+@functools.cache
+def _page_template() -> str:
+    return resources.files("cnnedge.edge").joinpath(_PAGE_FILE).read_text(encoding="utf-8")

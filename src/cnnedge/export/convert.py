@@ -48,7 +48,8 @@ def check_opset(opset: int) -> int:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(
             f"opset {opset} is not supported: choose {MIN_OPSET}-{MAX_OPSET} "
-            f"(default {DEFAULT_OPSET}, which onnxruntime and OpenCV DNN both load)."
+            f"(default {DEFAULT_OPSET}, which onnxruntime loads, and OpenCV DNN too for the "
+            "fp32 model)."
         )
     return opset
 

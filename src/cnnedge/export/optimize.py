@@ -57,7 +57,7 @@ _PIXEL_SCALE = 255.0
 @dataclass(frozen=True)
 class GraphOptions:
     """Which rewrites export applies; all on by default, all off reproduce the plain
-    tf2onnx graph (float input) that cnnedge 0.1 exported."""
+    tf2onnx graph (float input), as ``cnnedge export --plain`` writes it."""
 
     static_flatten: bool = True
     fold_transpose: bool = True

@@ -80,7 +80,8 @@ def calibration_images(
     return x_train[picked]
 
 
-#: The settings cnnedge 0.1 quantized with (S8S8), for comparisons with the current ones.
+#: S8S8 (int8 activations and weights): what the plain export (``--plain``) quantizes with,
+#: for comparisons with the current settings.
 LEGACY_QUANTIZATION = QuantizationSettings(activation_type="QInt8")
 
 

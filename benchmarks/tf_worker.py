@@ -1,16 +1,17 @@
-"""Everything the benchmark needs TensorFlow for, run in a child process.
+"""Everything the team's full benchmark needs TensorFlow for, run in a child process.
 
-    python -m cnnedge.bench.tf_worker CONFIG.json RESULT.json
+    python benchmarks/tf_worker.py CONFIG.json RESULT.json
 
-The benchmark process itself never imports TensorFlow: its thread pools, memory and
-start-up would otherwise sit beside the runtimes being timed, and TensorFlow fixes its
-thread counts once per process, so each thread count needs a process of its own anyway.
-This worker, given a JSON config, does what is asked of it:
+``benchmarks/run_all.py`` (through ``keras_rows.py``) starts it; the benchmark process
+itself never imports TensorFlow: its thread pools, memory and start-up would otherwise sit
+beside the runtimes being timed, and TensorFlow fixes its thread counts once per process,
+so each thread count needs a process of its own anyway. Given a JSON config, it does what
+is asked of it:
 
-- ``export``: write fresh ONNX models (fp32 and int8) with :func:`cnnedge.export.export_model`;
+- ``export``: write fresh ONNX models (fp32 and int8) with :func:`cnnedge.export.export_model`,
+  and optionally the same model exported without the graph rewrites (the plain export);
 - ``reference``: the Keras model's probabilities on the test images (the parity reference);
 - ``tflite``: convert the Keras model to TensorFlow Lite fp32 and full-integer int8;
-- ``macs``: multiply-accumulates per image, counted from the Keras layers;
 - ``specs``: time the Keras rows (batch-1 latency and throughput) at ``threads``.
 
 Each step's failure is recorded in the result and the other steps still run.
@@ -26,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["keras_macs", "main"]
+__all__ = ["main", "run"]
 
 
 def _configure_threads(threads: int) -> dict[str, Any]:
@@ -40,24 +41,6 @@ def _configure_threads(threads: int) -> dict[str, Any]:
         "inter_op_parallelism_threads": 1,
         "tensorflow": tf.__version__,
     }
-
-
-def keras_macs(model: Any) -> dict[str, int]:
-    """Multiply-accumulates per image of each Conv2D and Dense layer of ``model``."""
-    macs: dict[str, int] = {}
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            _, height, width, filters = layer.output.shape
-            kh, kw = layer.kernel_size
-            cin = layer.input.shape[-1] // getattr(layer, "groups", 1)
-            macs[layer.name] = int(height * width * filters * kh * kw * cin)
-        elif kind == "Dense":
-            leading = 1
-            for dim in layer.input.shape[1:-1]:
-                leading *= int(dim)
-            macs[layer.name] = int(leading * layer.input.shape[-1] * layer.units)
-    return macs
 
 
 def _tflite(model: Any, x_train: Any, out_dir: Path) -> dict[str, Any]:
@@ -148,7 +131,7 @@ def _time_keras(model: Any, config: dict[str, Any], x_test: Any) -> dict[str, An
 def _step(result: dict[str, Any], name: str, fn: Any) -> Any:
     try:
         value = fn()
-    except Exception as exc:  # noqa: BLE001 - each step reports its own failure; the others still run
+    except Exception as exc:
         result.setdefault("errors", {})[name] = (
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
         )
@@ -186,7 +169,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
             if export.get("plain_output"):
                 from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions
 
-                # The same model as cnnedge 0.1 exported it, for the before/after rows.
+                # The same model without the export-time rewrites, for the before/after rows.
                 Path(export["plain_output"]).parent.mkdir(parents=True, exist_ok=True)
                 plain = export_model(
                     export["plain_output"],
@@ -223,8 +206,6 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
         _step(result, "reference", reference)
     if config.get("tflite"):
         _step(result, "tflite", lambda: _tflite(model, digits.x_train, workdir))
-    if config.get("macs"):
-        _step(result, "macs", lambda: keras_macs(model))
     if config.get("specs"):
         _step(result, "timings", lambda: _time_keras(model, config, x_test))
     return result
@@ -233,7 +214,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m cnnedge.bench.tf_worker CONFIG.json RESULT.json", file=sys.stderr)
+        print("usage: python benchmarks/tf_worker.py CONFIG.json RESULT.json", file=sys.stderr)
         return 2
     config = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     result = run(config)

@@ -1,6 +1,6 @@
 """Measure each speed lever of issue 9 on its own, before and after, the same way.
 
-    python -m cnnedge.bench.levers --keras runs/reference/model.keras --out benchmarks/results
+    python benchmarks/levers.py --keras runs/reference/model.keras --out benchmarks/results
 
 writes ``speed-levers.md`` and ``speed-levers.json``. A TensorFlow worker process converts the
 Keras model once and writes one ONNX file per step of each lever chain (the plain tf2onnx
@@ -11,6 +11,11 @@ TensorFlow, then times every group of variants in interleaved rounds
 otherwise, the same input image, p50 over thousands of calls, with the load the other
 processes put on the machine meanwhile. Rows of one table were timed together, so their
 ratios are fair even on a busy machine; absolute figures move with the load.
+
+A study of cnnedge's internals, not a user's measurement: it rebuilds what export does not
+ship (the alternatives not kept, the runner before the speed work), so it imports the
+export's private rewrites and switches off the classifier's bound batch-1 path. That is why
+it lives here and not in the package.
 """
 
 from __future__ import annotations
@@ -225,7 +230,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             output="probabilities",
             optimizations=tuple(applied) or None,
         )
-        data = _with_metadata(graph, meta, tools="cnnedge.bench.levers")
+        data = _with_metadata(graph, meta, tools="benchmarks/levers.py")
         path = workdir / f"{variant.key}.onnx"
         path.write_bytes(data)
         report = compare(reference, predict_onnx(data, images), labels)
@@ -305,16 +310,20 @@ def _post_before(classifier: Any) -> Callable[[Any, int], Any]:
     return post
 
 
-def _runner_before(classifier: Any, frames: Any) -> Callable[[], object]:
+def _runner_before(classifier: Any, path: str, frames: Any) -> Callable[[], object]:
     """DigitClassifier.predict_mnist as it ran before: numpy float conversion of the frames
     (for any model), the old output handling, np.concatenate of one chunk."""
     import numpy as np
 
-    session, name, output = classifier._session, classifier._input.name, classifier._output_name
+    session = _session(path)
+    value = session.get_inputs()[0]
+    outputs = [o.name for o in session.get_outputs()]
+    name, output = value.name, "probabilities" if "probabilities" in outputs else outputs[0]
     post = _post_before(classifier)
-    dtype = classifier._dtype
-    scale = (classifier._ink - classifier._background) / 255.0
-    background = classifier._background
+    dtype = np.uint8 if value.type == "tensor(uint8)" else np.float32
+    low, high = classifier.input_range
+    ink, background = (high, low) if classifier.polarity == "white-on-black" else (low, high)
+    scale = (ink - background) / 255.0
 
     def feed(chunk: Any) -> Any:
         x = chunk.astype(np.float32) * scale
@@ -393,14 +402,7 @@ def run_levers(
         config.write_text(json.dumps({"keras": str(keras), "data": data, "workdir": tmp}))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cnnedge.bench.levers",
-                "--build",
-                str(config),
-                str(result_path),
-            ],
+            [sys.executable, __file__, "--build", str(config), str(result_path)],
             check=True,
             env=env,
         )
@@ -460,14 +462,15 @@ def run_levers(
             plain = DigitClassifier(path[plain_key], threads=1)
             fast = DigitClassifier(path[new_key], threads=1)
             unbound = DigitClassifier(path[new_key], threads=1)
-            unbound._one = None  # no bound batch-1 path: the general one, session.run
+            # The general path (session.run) at batch 1: switch off the bound buffers.
+            unbound._one = None
             calls = {
-                "before": _runner_before(plain, frames),
+                "before": _runner_before(plain, path[plain_key], frames),
                 "plain-now": lambda c=plain: c.predict_mnist(frames),
                 "now-unbound": lambda c=unbound: c.predict_mnist(frames),
                 "now": lambda c=fast: c.predict_mnist(frames),
-                "bare-plain": _bare(plain._session, frames),
-                "bare-now": _bare(fast._session, frames),
+                "bare-plain": _bare(_session(path[plain_key]), frames),
+                "bare-now": _bare(_session(path[new_key]), frames),
             }
             labels = {
                 "before": "before: 0.1 export, runner before issue 9 (float conversion, float64 "
@@ -633,7 +636,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"{result['created']}: {m.get('cpu', '?')}, {m.get('cores', '?')} cores; "
         + ", ".join(f"{k} {v}" for k, v in result["packages"].items() if v),
         "",
-        "Made by `python -m cnnedge.bench.levers --keras "
+        "Made by `python benchmarks/levers.py --keras "
         f"{result['keras']}` ({result['seconds']:.0f} s). Every table's rows were timed "
         "together in interleaved rounds (batch 1 unless said, up to "
         f"{result['samples']:,} calls each over {result['rounds']} rounds, p50), so their "
@@ -680,7 +683,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnedge.bench.levers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python benchmarks/levers.py", description=__doc__)
     parser.add_argument("--keras", type=Path, default=Path("runs/reference/model.keras"))
     parser.add_argument("--data", default=os.environ.get("CNNEDGE_MNIST"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
