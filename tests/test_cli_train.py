@@ -36,6 +36,7 @@ def test_train_command_writes_a_run(tmp_path, mnist_path):
     assert result.exit_code == 0, result.output
     assert "Total params: 255,274" in result.output  # the model summary is printed
     assert "test accuracy" in result.output
+    assert " after 1 epoch\n" in result.output
     assert f"cnnedge evaluate {out / 'model.keras'}" in result.output
     assert (out / "model.keras").is_file()
     assert json.loads((out / "report.json").read_text())["data"]["train_images"] == 500

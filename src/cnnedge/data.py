@@ -23,7 +23,10 @@ from cnnedge.errors import DataError
 __all__ = ["ENV_VAR", "IMAGE_SUFFIXES", "Digits", "load_mnist", "resolve_source"]
 
 ENV_VAR = "CNNEDGE_MNIST"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+    | {".pbm", ".pgm", ".ppm", ".pnm"}  # NetPBM, which OpenCV reads too
+)
 
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _IDX_NAMES = {
@@ -245,7 +248,8 @@ def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         except OSError as exc:
             raise DataError(f"cannot list {class_dir}: {exc.strerror or exc}.") from None
         for file in files:
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+            # Hidden files are not pictures of the class (macOS's ._photo.png, editors' backups).
+            if file.suffix.lower() not in IMAGE_SUFFIXES or file.name.startswith("."):
                 continue
             try:
                 gray = to_gray(load_image(file))

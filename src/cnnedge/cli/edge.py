@@ -96,6 +96,7 @@ def predict(
 
 def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files named by ``paths`` (files, folders, globs) and the paths that name none."""
+    from cnnedge._text import is_hidden, natural_key
     from cnnedge.data import IMAGE_SUFFIXES
 
     files: list[Path] = []
@@ -110,7 +111,14 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                (
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(p, path)
+                ),
+                key=natural_key,
+            )
             if not found:
                 failures.append(
                     (raw, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -121,7 +129,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             # A missing plain path is kept, so it is reported in order with its reason.
             add(path)
         else:
-            matches = sorted(glob.glob(str(path), recursive=True))
+            matches = sorted(glob.glob(str(path), recursive=True), key=natural_key)
             if not matches:
                 failures.append((raw, "no files match this pattern"))
             for match in matches:
@@ -218,6 +226,7 @@ def _library_stderr() -> Iterator[Callable[[], str]]:
 
 
 def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
+    from cnnedge._text import plural
     from cnnedge.edge import Reading
 
     if as_json:
@@ -228,7 +237,7 @@ def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: 
             typer.echo(f"{path}: no digits")
         else:
             typer.echo(
-                f"{path}: {result.text} ({len(result.digits)} digits, lowest confidence "
+                f"{path}: {result.text} ({plural(len(result.digits), 'digit')}, lowest confidence "
                 f"{result.confidence:.3f})"
             )
         return

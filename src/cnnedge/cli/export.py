@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import handle_errors
 from cnnedge.export.formats import (
     DEFAULT_CALIBRATION_SIZE,
@@ -98,14 +99,16 @@ def export(
     rewrites = ", ".join(fp32.metadata.optimizations or ()) or "none (--plain)"
     pixels = "uint8 pixels 0-255" if fp32.metadata.input_range[1] > 1 else "float in [0, 1]"
     typer.echo(f"  input {pixels}; graph rewrites: {rewrites}")
-    typer.echo(f"  fp32 vs Keras on {fp32.parity.images} test images: {fp32.parity.describe()}")
+    typer.echo(
+        f"  fp32 vs Keras on {plural(fp32.parity.images, 'test image')}: {fp32.parity.describe()}"
+    )
     keras_acc, fp32_acc = _pct(fp32.parity.reference_accuracy), _pct(fp32.parity.accuracy)
     typer.echo(f"  accuracy: Keras {keras_acc}, fp32 {fp32_acc}")
     q = result.int8
     if q is not None:
         typer.echo(
             f"wrote {q.path} ({_size(q.size_bytes)}, {result.size_ratio:.1f}x smaller), "
-            f"calibrated on {calibration_size} training images"
+            f"calibrated on {plural(calibration_size, 'training image')}"
         )
         typer.echo(f"  int8 vs Keras: {q.parity.describe()}")
         typer.echo(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import handle_errors
 
 DATA_HELP = (
@@ -60,7 +61,7 @@ def train(
             typer.echo("interrupted before the first epoch finished: no model saved", err=True)
         raise typer.Exit(130)
     acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
-    typer.echo(f"test accuracy {acc} after {result.epochs_completed} epochs")
+    typer.echo(f"test accuracy {acc} after {plural(result.epochs_completed, 'epoch')}")
     typer.echo(f"run folder: {result.run_dir}")
     typer.echo(f"next: cnnedge evaluate {result.model_path}")
     typer.echo(f"      cnnedge export model.onnx --model {result.model_path} --int8")
@@ -93,8 +94,8 @@ def evaluate(
     from rich.table import Table
 
     typer.echo(
-        f"{result.model}: accuracy {result.accuracy:.4f} on {result.count} test images, "
-        f"{result.errors} errors ({result.error_rate:.2%})"
+        f"{result.model}: accuracy {result.accuracy:.4f} on {plural(result.count, 'test image')}, "
+        f"{plural(result.errors, 'error')} ({result.error_rate:.2%})"
     )
     table = Table("class", "precision", "recall", "support")
     for c in result.per_class:

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
     debug_enabled,
@@ -259,7 +260,7 @@ def webcam(
     if summary is not None:
         typer.echo(summary.describe(), err=True)
     if recorder is not None and recorder.frames_written:
-        typer.echo(f"recorded {record} ({recorder.frames_written} frames)", err=True)
+        typer.echo(f"recorded {record} ({plural(recorder.frames_written, 'frame')})", err=True)
 
 
 def _on_sigterm(action: Callable[[], None]) -> Any:

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from cnnedge._atomic import atomic_path, write_bytes
+from cnnedge._text import plural
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
@@ -290,11 +291,11 @@ class LiveSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
-        dropped = f", {self.dropped} stale frames dropped" if self.dropped else ""
+        dropped = f", {plural(self.dropped, 'stale frame')} dropped" if self.dropped else ""
         return (
-            f"{self.source}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps "
-            f"average, {self.process_ms_p50:.1f} ms per frame median{dropped}), "
-            f"{self.readings} readings; stopped: {self.stopped}"
+            f"{self.source}: {plural(self.frames, 'frame')} in {self.seconds:.1f} s "
+            f"({self.fps:.1f} fps average, {self.process_ms_p50:.1f} ms per frame "
+            f"median{dropped}), {plural(self.readings, 'reading')}; stopped: {self.stopped}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from cnnedge._text import plural
 from cnnedge.errors import ArgumentError, CameraError, MissingDependencyError
 
 __all__ = [
@@ -349,7 +350,7 @@ class VideoCaptureSource:
                 self.frames_read += 1
                 return frame
         waited = time.monotonic() - started
-        what = "no frames at all" if self.frames_read == 0 else f"{self.frames_read} frames"
+        what = "no frames at all" if self.frames_read == 0 else plural(self.frames_read, "frame")
         raise CameraError(
             f"{self.name} stopped delivering frames after {what}; reopened it {opts.retries} "
             f"times over {waited:.1f} s without success. Check the cable or network, that no "

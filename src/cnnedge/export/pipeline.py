@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnedge import __version__
 from cnnedge._atomic import atomic_path
+from cnnedge._text import plural
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ExportError, ModelError
 from cnnedge.export.convert import (
@@ -214,7 +215,7 @@ def export_model(
     graph_bytes = graph.SerializeToString()
     check_onnx(graph_bytes, what="the converted fp32 model")
 
-    say(f"comparing Keras and ONNX on {len(x_test)} test images")
+    say(f"comparing Keras and ONNX on {plural(len(x_test), 'test image')}")
     reference = predict_keras(keras_model, x_test)
     fp32_parity = compare(reference, predict_onnx(graph_bytes, images), y_test)
     require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
@@ -243,7 +244,7 @@ def export_model(
     files = [_Prepared(FP32, output, fp32_bytes, fp32_parity, fp32_meta)]
 
     if int8:
-        say(f"quantizing to int8 (calibrating on {calibration_size} training images)")
+        say(f"quantizing to int8 (calibrating on {plural(calibration_size, 'training image')})")
         calibration = calibration_images(
             digits.x_train, calibration_size, seed=settings.calibration_seed
         )
@@ -267,7 +268,7 @@ def export_model(
             raise ExportError(
                 f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
                 f"{_pct(fp32_parity.accuracy)}, int8 {_pct(prepared.parity.accuracy)} on "
-                f"{len(x_test)} test images). Nothing was written; try a larger "
+                f"{plural(len(x_test), 'test image')}). Nothing was written; try a larger "
                 "--calibration-size, or export without --int8."
             )
         files.append(prepared)

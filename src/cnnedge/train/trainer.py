@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnnedge import _atomic
+from cnnedge._text import plural
 from cnnedge.data import Digits, load_mnist
 from cnnedge.errors import DataError, require
 from cnnedge.system import machine_info, package_versions
@@ -209,7 +210,7 @@ def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     done = int(report.get("epochs_completed", 0))
     if done >= int(recipe.get("epochs", 0)):
         raise ModelError(
-            f"{run_dir} already completed its {done} epochs; nothing to resume. "
+            f"{run_dir} already completed its {plural(done, 'epoch')}; nothing to resume. "
             "Start a new run with `cnnedge train`."
         )
     data = config.data or (report.get("data") or {}).get("source")

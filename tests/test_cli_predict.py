@@ -1,0 +1,56 @@
+"""`cnnedge predict` as a new user tries it: file order, hidden files, plurals, stdin, URLs,
+videos, the bundled models by name, --save and --save-crop, the closing summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from cnnedge.cli import app
+
+TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
+SEVEN = Path(__file__).parent / "data" / "seven.png"
+runner = CliRunner()
+
+
+def _photo(frame: np.ndarray) -> np.ndarray:
+    big = cv2.resize(frame, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC)
+    alpha = cv2.GaussianBlur((big > 110).astype(np.float32), (0, 0), 1)
+    alpha = cv2.copyMakeBorder(alpha, 40, 40, 60, 60, cv2.BORDER_CONSTANT)
+    return np.clip(235 - 200 * alpha, 0, 255).astype(np.uint8)
+
+
+def _predict(*args: str, **kwargs):
+    return runner.invoke(app, ["predict", "--model", str(TINY), *args], **kwargs)
+
+
+def _paths(result) -> list[str]:
+    return [line.split(": ", 1)[0] for line in result.stdout.splitlines()]
+
+
+def test_folder_files_come_in_natural_order_without_hidden_files(tmp_path, mnist):
+    for name in ("img_10.png", "img_2.png", "img_1.png", "IMG_3.png", ".hidden.png"):
+        assert cv2.imwrite(str(tmp_path / name), _photo(mnist.x_test[0]))
+    (tmp_path / ".cache").mkdir()
+    assert cv2.imwrite(str(tmp_path / ".cache" / "thumb.png"), _photo(mnist.x_test[0]))
+    # NetPBM is a picture format OpenCV reads: a folder scan includes it.
+    assert cv2.imwrite(str(tmp_path / "scan.pgm"), _photo(mnist.x_test[1]))
+
+    result = _predict(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    names = [Path(p).name for p in _paths(result)]
+    assert names == ["img_1.png", "img_2.png", "IMG_3.png", "img_10.png", "scan.pgm"]
+
+    globbed = _predict(str(tmp_path / "*.png"))
+    assert [Path(p).name for p in _paths(globbed)] == names[:4]
+
+
+def test_one_digit_is_singular(tmp_path, mnist):
+    path = tmp_path / "one.png"
+    assert cv2.imwrite(str(path), _photo(mnist.x_test[0]))
+    result = _predict("--number", str(path))
+    assert result.exit_code == 0, result.output
+    assert "(1 digit, lowest confidence" in result.stdout
