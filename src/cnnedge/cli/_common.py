@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -94,6 +95,30 @@ def handle_errors(func: F) -> F:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def writable_file(value: Path | None) -> Path | None:
+    """Typer callback for an output file: a usage error (exit 2) at once when it cannot be
+    written, not a failure after the work is done."""
+    return _writable(value, folder=False)
+
+
+def writable_folder(value: Path | None) -> Path | None:
+    """Typer callback for an output folder (see :func:`writable_file`)."""
+    return _writable(value, folder=True)
+
+
+def _writable(value: Path | None, *, folder: bool) -> Path | None:
+    from cnnedge._atomic import check_writable
+    from cnnedge.errors import OutputError
+
+    if value is None:
+        return None
+    try:
+        check_writable(value, folder=folder)
+    except OutputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 # Options shared by the commands that run a model, declared once so they read the same.

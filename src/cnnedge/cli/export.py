@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors
+from cnnedge.cli._common import handle_errors, writable_file
 from cnnedge.export.formats import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
@@ -27,7 +27,11 @@ DATA_HELP = (
 @handle_errors
 def export(
     output: Path = typer.Argument(
-        ..., dir_okay=False, help="The ONNX file to write, for example model.onnx."
+        ...,
+        metavar="OUTPUT",
+        dir_okay=False,
+        help="The ONNX file to write, for example model.onnx.",
+        callback=writable_file,
     ),
     model: Path | None = typer.Option(
         None,

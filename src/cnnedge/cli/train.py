@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors
+from cnnedge.cli._common import handle_errors, writable_folder
 
 DATA_HELP = (
     "MNIST source: mnist.npz, a folder of IDX files, or a folder of class subfolders 0-9. "
@@ -26,7 +26,10 @@ def train(
         None, min=1, help="Train on the first N images only (quick runs)."
     ),
     out: Path | None = typer.Option(
-        None, help="Run folder to write. Default: runs/train-<timestamp>.", show_default=False
+        None,
+        help="Run folder to write. Default: runs/train-<timestamp>.",
+        show_default=False,
+        callback=writable_folder,
     ),
     resume: Path | None = typer.Option(
         None,
@@ -77,6 +80,7 @@ def evaluate(
         None,
         help="Folder for the figures. Default: runs/evaluate-<model name>.",
         show_default=False,
+        callback=writable_folder,
     ),
     limit: int | None = typer.Option(None, min=1, help="Evaluate the first N test images."),
     as_json: bool = typer.Option(

@@ -24,6 +24,8 @@ from cnnedge.cli._common import (
     model_option,
     threads_option,
     threshold_option,
+    writable_file,
+    writable_folder,
 )
 
 #: Least confidence for a live digit. Higher than `predict`'s 0: a camera sees pens,
@@ -115,6 +117,7 @@ def webcam(
         help="Save the annotated video (.mp4, .avi, .mkv).",
         dir_okay=False,
         show_default=False,
+        callback=writable_file,
     ),
     snapshot_dir: Path | None = typer.Option(
         None,
@@ -122,6 +125,7 @@ def webcam(
         help="Save the frame to this folder each time the reading changes.",
         file_okay=False,
         show_default=False,
+        callback=writable_folder,
     ),
     max_frames: int | None = typer.Option(
         None, "--max-frames", min=1, help="Stop after this many frames.", show_default=False

@@ -44,7 +44,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
-from cnnedge._atomic import atomic_path, write_bytes
+from cnnedge._atomic import atomic_path, check_writable, write_bytes
 from cnnedge._text import plural
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
@@ -681,6 +681,9 @@ class RecordSink:
     absent or a complete, playable file. ``realtime`` (for live sources, where stale
     frames are dropped) repeats or skips frames so that the video plays at the speed
     things happened at ``fps``; otherwise every frame is written once.
+
+    Raises ArgumentError for a file name OpenCV cannot record to or an fps out of range,
+    and OutputError when ``path`` cannot be written, before any frame is read.
     """
 
     def __init__(
@@ -694,6 +697,7 @@ class RecordSink:
             )
         if not (0.1 <= fps <= 240):
             raise ArgumentError(f"recording fps must be between 0.1 and 240, got {fps}")
+        check_writable(self.path, what=f"the recording {self.path}")
         self.fps = float(fps)
         self.realtime = realtime
         self.frames_written = 0
@@ -749,7 +753,8 @@ class SnapshotSink:
     """Save the frame each time the reading changes to a digit (or number).
 
     Files are ``<time>_<frame>_<reading>.jpg`` in ``directory``; ``annotated`` saves the
-    annotated image instead of the camera's frame.
+    annotated image instead of the camera's frame. Raises OutputError when ``directory``
+    cannot be created or written.
     """
 
     def __init__(
@@ -759,6 +764,7 @@ class SnapshotSink:
         self.annotated = annotated
         self.quality = quality
         self.saved: list[Path] = []
+        check_writable(self.directory, folder=True, what=f"snapshots to {self.directory}")
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, frame: LiveFrame) -> None:

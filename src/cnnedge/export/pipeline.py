@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnedge import __version__
-from cnnedge._atomic import atomic_path
+from cnnedge._atomic import atomic_path, check_writable
 from cnnedge._text import plural
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ExportError, ModelError
@@ -179,7 +179,8 @@ def export_model(
     ``calibration_size``). Raises
     :class:`ModelError` for a bad input model, :class:`DataError` for missing data,
     :class:`ParityError` when the fp32 model disagrees with Keras, and :class:`ExportError`
-    when conversion fails or the int8 model misses its accuracy or size target.
+    when conversion fails or the int8 model misses its accuracy or size target, and
+    :class:`OutputError`, before any work, when ``output`` cannot be written.
     """
     say = progress or (lambda _message: None)
     output = _check_output(output)
@@ -390,7 +391,8 @@ def _check_output(output: str | os.PathLike[str]) -> Path:
         raise ExportError(f"the output file name must end in .onnx, got {str(output)!r}.")
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give a file name such as {path / 'model.onnx'}.")
-    return path
+    # Before the conversion and the parity check, not after them.
+    return check_writable(path)
 
 
 def _check_keras_name(path: Path) -> None:

@@ -92,6 +92,8 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate ``model_path`` on the MNIST test set and write the figures under ``out``."""
     model_path = Path(model_path)
+    out = Path(out) if out else DEFAULT_RUNS_DIR / f"evaluate-{model_path.stem}"
+    _atomic.check_writable(out, folder=True)
     predictor = load_predictor(model_path)
     digits = load_mnist(data).limit(test=limit)
     probabilities = predictor(digits.x_test)
@@ -115,7 +117,6 @@ def evaluate(
     wrong = np.flatnonzero(predicted != real)
     count = len(real)
 
-    out = Path(out) if out else DEFAULT_RUNS_DIR / f"evaluate-{model_path.stem}"
     out.mkdir(parents=True, exist_ok=True)
     from cnnedge.train.plots import plot_confusion, plot_misclassified
 

@@ -112,11 +112,11 @@ def train(
         config, prior = _resume_config(config)
     _validate(config)
 
+    run_dir = _atomic.check_writable(config.out or new_run_dir(), folder=True)
     digits = digits or load_mnist(config.data)
     digits = digits.limit(train=config.limit)
     if len(digits.y_train) == 0:
         raise DataError(f"{digits.source} holds no training images.")
-    run_dir = Path(config.out) if config.out else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / MODEL_FILE
     initial_epoch = int(prior["epochs_completed"]) if prior else 0

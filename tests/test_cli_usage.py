@@ -1,0 +1,70 @@
+"""What every command shares: outputs checked before the work, exit codes, help, usage errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnedge.cli import app
+from cnnedge.errors import OutputError
+
+TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
+runner = CliRunner()
+
+
+@pytest.fixture
+def a_file(tmp_path) -> Path:
+    path = tmp_path / "good.jpg"
+    path.write_bytes(b"not a folder")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["webcam", "--record", "{file}/x.mp4"], "--record"),
+        (["webcam", "--snapshot-dir", "/proc/shots"], "--snapshot-dir"),
+        (["evaluate", str(TINY), "--out", "{file}/ev"], "--out"),
+        (["export", "{file}/x.onnx"], "OUTPUT"),
+        (["train", "--out", "{file}/run"], "--out"),
+    ],
+    ids=["record", "snapshot-dir", "evaluate-out", "export", "train-out"],
+)
+def test_an_output_that_cannot_be_written_is_a_usage_error_at_once(args, option, a_file):
+    started = time.monotonic()
+    result = runner.invoke(app, [arg.replace("{file}", str(a_file)) for arg in args])
+    assert result.exit_code == 2, result.output
+    assert time.monotonic() - started < 5  # before any camera, model or dataset is opened
+    assert "internal error" not in result.output
+    assert option in result.output
+    assert "cannot write" in result.output
+
+
+def test_library_outputs_are_checked_before_the_work(a_file, tmp_path):
+    from cnnedge.edge.live import RecordSink, SnapshotSink
+
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        RecordSink(a_file / "x.mp4")
+    with pytest.raises(OutputError, match="/proc"):
+        SnapshotSink("/proc/shots")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        SnapshotSink(a_file)
+
+
+def test_export_checks_its_output_before_converting(a_file, tmp_path):
+    pytest.importorskip("onnx")
+    from cnnedge.export import export_model
+
+    # The model does not exist either: the output is what is looked at first.
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        export_model(a_file / "model.onnx", model=tmp_path / "missing.keras")
+
+
+def test_evaluate_checks_its_folder_before_loading(a_file, tmp_path):
+    from cnnedge.train import evaluate
+
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        evaluate(tmp_path / "missing.keras", out=a_file / "ev")
