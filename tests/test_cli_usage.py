@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -12,6 +17,7 @@ from cnnedge.cli import app
 from cnnedge.errors import OutputError
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
+SEVEN = Path(__file__).parent / "data" / "seven.png"
 runner = CliRunner()
 
 
@@ -68,3 +74,49 @@ def test_evaluate_checks_its_folder_before_loading(a_file, tmp_path):
 
     with pytest.raises(OutputError, match="is a file, not a folder"):
         evaluate(tmp_path / "missing.keras", out=a_file / "ev")
+
+
+# ---------------------------------------------------------------------------------------
+# Exit codes: the same meaning in every command
+
+
+def _with_closed_stdout(*args: str) -> subprocess.CompletedProcess:
+    """``cnnedge ARGS`` writing into a pipe whose reader is already gone, as in
+    ``cnnedge ... | head`` once head has had its lines."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", CLI, *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+CLI = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "--model", str(TINY), str(SEVEN), str(SEVEN)],
+        ["predict", "--model", str(TINY), "--json", str(SEVEN)],
+        ["info", str(TINY)],
+        ["webcam", "--camera", "{clip}", "--model", str(TINY), "--json", "--smooth", "1"],
+    ],
+    ids=["predict", "predict-json", "info", "webcam"],
+)
+def test_a_closed_output_exits_141_quietly_in_every_command(args, tmp_path):
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(5):
+        writer.write(np.full((48, 64, 3), 200, np.uint8))
+    writer.release()
+    result = _with_closed_stdout(*[a.replace("{clip}", str(clip)) for a in args])
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "error" not in result.stderr

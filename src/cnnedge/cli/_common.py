@@ -17,10 +17,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 some inputs failed, 2 usage, data or model error, "
-    "3 internal error (a bug: rerun with --debug and report it), 130 interrupted."
+    "3 internal error (a bug: rerun with --debug and report it), 130 interrupted (Ctrl-C), "
+    "141 output closed early (| head), 143 terminated (SIGTERM)."
 )
 #: An exception cnnedge did not expect: a bug, reported in one line unless --debug.
 INTERNAL_ERROR_EXIT = 3
+#: 128 + the signal's number, as a shell reports a process the signal ended: Ctrl-C (SIGINT),
+#: the reader of the output gone (SIGPIPE: ``cnnedge predict photos/ | head``), SIGTERM.
+INTERRUPTED_EXIT = 130
+BROKEN_PIPE_EXIT = 141
+TERMINATED_EXIT = 143
 
 
 def debug_enabled() -> bool:
@@ -54,7 +60,8 @@ def silence_stdout() -> None:
 def handle_errors(func: F) -> F:
     """Run a command; a CnnedgeError or a missing system library becomes one stderr line
     and its exit code, an unexpected exception one "internal error" line (exit 3), Ctrl-C
-    exit 130. This is the one place the CLI turns exceptions into messages.
+    exit 130, a closed output (``| head``) exit 141 without a message. This is the one
+    place the CLI turns exceptions into messages.
 
     With ``--debug`` (or CNNEDGE_DEBUG=1) the traceback is shown instead.
     """
@@ -73,10 +80,11 @@ def handle_errors(func: F) -> F:
             if debug_enabled():
                 raise
             typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED_EXIT) from None
         except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as a Unix tool SIGPIPE ends.
             silence_stdout()
-            raise typer.Exit(1) from None
+            raise typer.Exit(BROKEN_PIPE_EXIT) from None
         except ImportError as exc:
             # OpenCV and onnxruntime are imported inside the commands, so a shared library
             # missing from the system (the desktop OpenCV on a Pi without X11) surfaces here.

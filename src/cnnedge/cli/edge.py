@@ -28,7 +28,6 @@ from cnnedge.cli._common import (
     handle_errors,
     internal_error,
     model_option,
-    silence_stdout,
     threads_option,
     threshold_option,
 )
@@ -80,16 +79,12 @@ def predict(
         _report_failure(path, reason, as_json)
 
     failed = len(failures)
-    try:
-        with _progress(len(files)) as advance:
-            for chunk_start in range(0, len(files), CHUNK):
-                chunk = files[chunk_start : chunk_start + CHUNK]
-                failed += _process(classifier, chunk, number=number, as_json=as_json)
-                advance(len(chunk))
-    except BrokenPipeError:
-        # The reader went away (`cnnedge predict ... | head`): stop quietly.
-        silence_stdout()
-        raise typer.Exit(1) from None
+    # A closed output (`cnnedge predict ... | head`) ends the command in handle_errors.
+    with _progress(len(files)) as advance:
+        for chunk_start in range(0, len(files), CHUNK):
+            chunk = files[chunk_start : chunk_start + CHUNK]
+            failed += _process(classifier, chunk, number=number, as_json=as_json)
+            advance(len(chunk))
     if failed:
         raise typer.Exit(1)
 

@@ -18,6 +18,8 @@ import typer
 from cnnedge._text import plural
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
+    INTERRUPTED_EXIT,
+    TERMINATED_EXIT,
     debug_enabled,
     fail,
     handle_errors,
@@ -32,6 +34,8 @@ from cnnedge.cli._common import (
 #: shadows and hands far more often than a photo of a digit does, and a weak guess about
 #: them must read as "no digit", not flicker through the smoothing.
 DEFAULT_THRESHOLD = 0.5
+#: The summary's reason when a service manager stopped the run with SIGTERM.
+TERMINATED = "terminated"
 
 WEBCAM_HELP = (
     "Read handwritten digits live from a camera, a video file or a stream.\n\n"
@@ -48,8 +52,10 @@ WEBCAM_HELP = (
 )
 
 WEBCAM_EPILOG = (
-    EXIT_CODES_HELP + " Here: 0 when the video ended or you stopped it, 1 when the camera "
-    "stopped delivering frames mid-run, 2 when it cannot be opened."
+    EXIT_CODES_HELP + " Here: 0 when the video ended, --max-frames were read or you quit "
+    "the window, 130 after Ctrl-C and 143 after SIGTERM (the summary and the recording are "
+    "finished first), 1 when the camera stopped delivering frames mid-run, 2 when it cannot "
+    "be opened."
 )
 
 
@@ -246,12 +252,15 @@ def webcam(
 
     # A service manager stops with SIGTERM, which would otherwise kill the process before
     # the recording is finished: end the loop as cleanly as Ctrl-C does.
-    previous = _on_sigterm(lambda: loop.stop("terminated"))
+    previous = _on_sigterm(lambda: loop.stop(TERMINATED))
+    exit_code = 0
     try:
         summary = loop.run()
     except KeyboardInterrupt:
-        # Ctrl-C is how a headless run is stopped: the loop already released everything.
+        # Ctrl-C is how a headless run is stopped: the loop already released everything,
+        # so the summary is printed, then the exit code says it was interrupted.
         summary = loop.summary
+        exit_code = INTERRUPTED_EXIT
     except CameraError as exc:
         if loop.summary is not None:
             typer.echo(loop.summary.describe(), err=True)
@@ -265,6 +274,10 @@ def webcam(
         typer.echo(summary.describe(), err=True)
     if recorder is not None and recorder.frames_written:
         typer.echo(f"recorded {record} ({plural(recorder.frames_written, 'frame')})", err=True)
+    if summary is not None and summary.stopped == TERMINATED:
+        exit_code = TERMINATED_EXIT
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 def _on_sigterm(action: Callable[[], None]) -> Any:
