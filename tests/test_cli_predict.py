@@ -3,10 +3,12 @@ videos, the bundled models by name, --save and --save-crop, the closing summary.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from cnnedge.cli import app
@@ -54,3 +56,43 @@ def test_one_digit_is_singular(tmp_path, mnist):
     result = _predict("--number", str(path))
     assert result.exit_code == 0, result.output
     assert "(1 digit, lowest confidence" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["int8", "digits.int8.onnx", "fp32", "digits.onnx"])
+def test_the_bundled_models_by_name(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no file of that name here
+    result = runner.invoke(app, ["predict", "--model", name, "--json", str(SEVEN)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["digit"] == 7
+
+
+def test_a_file_of_a_bundled_name_is_the_users(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("int8").write_bytes(b"")
+    result = runner.invoke(app, ["predict", "--model", "int8", str(SEVEN)])
+    assert result.exit_code == 2
+    assert "the file is empty" in result.stderr
+
+
+def test_info_describes_the_default_model_without_a_path():
+    default = runner.invoke(app, ["info"])
+    assert default.exit_code == 0, default.output
+    assert "digits.onnx" in default.stdout.splitlines()[0]
+    assert "quantized   no" in default.stdout
+    int8 = runner.invoke(app, ["info", "--model", "int8", "--json"])
+    assert int8.exit_code == 0, int8.output
+    described = json.loads(int8.stdout)
+    assert described["path"].endswith("digits.int8.onnx")
+    assert described["quantized"] is True
+
+
+def test_evaluate_a_bundled_model_by_name(tmp_path, mnist_path):
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "int8", "--data", str(mnist_path), "--limit", "300",
+         "--out", str(tmp_path / "ev"), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["model"].endswith("digits.int8.onnx")
+    assert figures["accuracy"] > 0.97

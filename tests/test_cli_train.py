@@ -37,7 +37,7 @@ def test_train_command_writes_a_run(tmp_path, mnist_path):
     assert "Total params: 255,274" in result.output  # the model summary is printed
     assert "test accuracy" in result.output
     assert " after 1 epoch\n" in result.output
-    assert f"cnnedge evaluate {out / 'model.keras'}" in result.output
+    assert f"cnnedge evaluate --model {out / 'model.keras'}" in result.output
     assert (out / "model.keras").is_file()
     assert json.loads((out / "report.json").read_text())["data"]["train_images"] == 500
 
@@ -63,6 +63,7 @@ def test_evaluate_keras_model_writes_figures(tmp_path, small_keras_model, mnist_
         app,
         [
             "evaluate",
+            "--model",
             str(small_keras_model),
             "--data",
             str(mnist_path),
@@ -98,6 +99,7 @@ def test_evaluate_json_goes_to_stdout(tmp_path, small_keras_model, mnist_path):
         app,
         [
             "evaluate",
+            "--model",
             str(small_keras_model),
             "--data",
             str(mnist_path),
@@ -115,15 +117,15 @@ def test_evaluate_json_goes_to_stdout(tmp_path, small_keras_model, mnist_path):
 
 
 def test_evaluate_missing_model_is_a_usage_error(tmp_path):
-    result = runner.invoke(app, ["evaluate", str(tmp_path / "nope.keras")])
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "nope.keras")])
     assert result.exit_code == 2
-    assert "does not exist" in result.output
+    assert "model not found" in result.output
 
 
 def test_evaluate_corrupt_model_is_one_line(tmp_path, mnist_path):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"garbage")
-    result = runner.invoke(app, ["evaluate", str(bad), "--data", str(mnist_path)])
+    result = runner.invoke(app, ["evaluate", "--model", str(bad), "--data", str(mnist_path)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "bad.keras is not a Keras model file" in result.output
@@ -135,7 +137,16 @@ def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path)
     bundled = files("cnnedge.models") / "digits.onnx"
     result = runner.invoke(
         app,
-        ["evaluate", str(bundled), "--data", str(mnist_path), "--out", str(tmp_path), "--json"],
+        [
+            "evaluate",
+            "--model",
+            str(bundled),
+            "--data",
+            str(mnist_path),
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)

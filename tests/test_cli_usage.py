@@ -33,7 +33,7 @@ def a_file(tmp_path) -> Path:
     [
         (["webcam", "--record", "{file}/x.mp4"], "--record"),
         (["webcam", "--snapshot-dir", "/proc/shots"], "--snapshot-dir"),
-        (["evaluate", str(TINY), "--out", "{file}/ev"], "--out"),
+        (["evaluate", "--model", str(TINY), "--out", "{file}/ev"], "--out"),
         (["export", "{file}/x.onnx"], "OUTPUT"),
         (["train", "--out", "{file}/run"], "--out"),
     ],
@@ -105,7 +105,7 @@ CLI = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.arg
     [
         ["predict", "--model", str(TINY), str(SEVEN), str(SEVEN)],
         ["predict", "--model", str(TINY), "--json", str(SEVEN)],
-        ["info", str(TINY)],
+        ["info", "--model", str(TINY)],
         ["webcam", "--camera", "{clip}", "--model", str(TINY), "--json", "--smooth", "1"],
     ],
     ids=["predict", "predict-json", "info", "webcam"],
@@ -120,3 +120,25 @@ def test_a_closed_output_exits_141_quietly_in_every_command(args, tmp_path):
     assert result.returncode == 141, result.stderr
     assert "Traceback" not in result.stderr
     assert "error" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Help and vocabulary
+
+
+def _commands() -> list[str]:
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)
+
+
+@pytest.mark.parametrize("command", ["predict", "webcam", "evaluate", "info", "export"])
+def test_the_model_is_the_same_option_in_every_command(command):
+    import typer.main
+
+    params = typer.main.get_command(app).commands[command].params
+    model = [p for p in params if p.name == "model"]
+    assert len(model) == 1
+    assert model[0].param_type_name == "option"
+    assert model[0].opts == ["--model", "-m"]
+    assert not [p for p in params if p.param_type_name == "argument" and "model" in p.name]

@@ -132,12 +132,17 @@ def _writable(value: Path | None, *, folder: bool) -> Path | None:
 # Options shared by the commands that run a model, declared once so they read the same.
 
 
-def model_option() -> Any:
+MODEL_HELP = "ONNX model file, or fp32 or int8 for a bundled model. Default: fp32."
+
+
+def model_option(help: str = MODEL_HELP) -> Any:
+    """``--model``/``-m``: the one name of the model in every command."""
     return typer.Option(
         None,
         "--model",
         "-m",
-        help="ONNX model to use (default: the bundled model).",
+        metavar="MODEL",
+        help=help,
         dir_okay=False,
         show_default=False,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors, writable_file
+from cnnedge.cli._common import handle_errors, model_option, writable_file
 from cnnedge.export.formats import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
@@ -33,12 +33,9 @@ def export(
         help="The ONNX file to write, for example model.onnx.",
         callback=writable_file,
     ),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        help="The .keras model to convert. Default: the newest runs/*/model.keras that "
-        "`cnnedge train` wrote.",
-        show_default=False,
+    model: Path | None = model_option(
+        "The .keras model to convert. Default: the newest runs/*/model.keras that "
+        "`cnnedge train` wrote."
     ),
     opset: int = typer.Option(
         DEFAULT_OPSET,
@@ -126,12 +123,13 @@ def export(
 
 @handle_errors
 def info(
-    model: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="An ONNX model file."
-    ),
+    model: Path | None = model_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ) -> None:
-    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators."""
+    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators.
+
+    Without --model, the default bundled model.
+    """
     from cnnedge.edge.info import format_info, model_info
 
     described = model_info(model)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors, writable_folder
+from cnnedge.cli._common import handle_errors, model_option, writable_folder
 
 DATA_HELP = (
     "MNIST source: mnist.npz, a folder of IDX files, or a folder of class subfolders 0-9. "
@@ -66,14 +66,15 @@ def train(
     acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
     typer.echo(f"test accuracy {acc} after {plural(result.epochs_completed, 'epoch')}")
     typer.echo(f"run folder: {result.run_dir}")
-    typer.echo(f"next: cnnedge evaluate {result.model_path}")
+    typer.echo(f"next: cnnedge evaluate --model {result.model_path}")
     typer.echo(f"      cnnedge export model.onnx --model {result.model_path} --int8")
 
 
 @handle_errors
 def evaluate(
-    model: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="A .keras or .onnx model."
+    model: Path | None = model_option(
+        "A .keras or .onnx model file, or fp32 or int8 for a bundled model. Default: the "
+        "newest runs/*/model.keras that `cnnedge train` wrote."
     ),
     data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
     out: Path | None = typer.Option(

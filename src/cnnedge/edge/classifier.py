@@ -21,6 +21,7 @@ from typing import Literal, Union
 import numpy as np
 import onnxruntime as ort
 
+from cnnedge import models
 from cnnedge.edge import _protobuf as protobuf
 from cnnedge.edge.images import ImageInput, load_image
 from cnnedge.edge.metadata import ModelMetadata
@@ -127,7 +128,8 @@ class Reading:
 class DigitClassifier:
     """Read handwritten digits from photos, webcam frames or MNIST arrays with an ONNX model.
 
-    ``model`` is an ONNX file path or its bytes; None uses the bundled default model.
+    ``model`` is an ONNX file path or its bytes, ``"fp32"`` or ``"int8"`` for a bundled
+    model (also by file name, ``"digits.int8.onnx"``); None uses the bundled fp32 model.
     ``threads`` bounds onnxruntime's intra-op threads (default: onnxruntime's choice);
     ``providers`` lists execution providers (default CPU). ``threshold`` is the least
     confidence at which a digit is reported (0 reports every digit found).
@@ -472,14 +474,18 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
     if not isinstance(model, (str, os.PathLike)):
         raise ModelError(
             f"cannot use {type(model).__name__} as a model: pass the path of an .onnx file, "
-            "its bytes, or None for the bundled model"
+            "its bytes, 'fp32' or 'int8' for a bundled model, or None for the default one"
         )
+    bundled = models.bundled_file(model)
+    if bundled is not None:
+        return _bundled_model(bundled)
     path = Path(model).expanduser()
     if not path.is_file():
         why = "it is a folder" if path.is_dir() else "no such file"
         raise ModelError(
             f"cannot open model {path}: {why}. Pass the path of an .onnx digit classifier "
-            "(from `cnnedge export`), or no model to use the bundled one."
+            "(from `cnnedge export`), fp32 or int8 for a bundled model, or no model for the "
+            "default one."
         )
     try:
         with open(path, "rb"):
@@ -492,12 +498,13 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
     return str(path), str(path)
 
 
-def _bundled_model() -> tuple[str, bytes]:
+def _bundled_model(file: str | None = None) -> tuple[str, bytes]:
     from importlib import resources
 
-    name = f"cnnedge.models/{BUNDLED_MODEL}"
+    file = file or BUNDLED_MODEL
+    name = f"cnnedge.models/{file}"
     try:
-        data = resources.files("cnnedge.models").joinpath(BUNDLED_MODEL).read_bytes()
+        data = resources.files("cnnedge.models").joinpath(file).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         raise ModelError(
             f"the bundled model is not installed ({name} is missing). Pass model= "

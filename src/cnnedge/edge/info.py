@@ -126,9 +126,16 @@ class ModelInfo:
         }
 
 
-def model_info(path: str | os.PathLike[str]) -> ModelInfo:
-    """Describe the ONNX model at ``path``; :class:`ModelError` if it is missing or unloadable."""
-    path = Path(path)
+def model_info(path: str | os.PathLike[str] | None = None) -> ModelInfo:
+    """Describe the ONNX model at ``path``: a file, ``fp32``/``int8`` for a bundled model,
+    or None for the default one.
+
+    Raises :class:`ModelError` if it is missing or unloadable.
+    """
+    from cnnedge import models
+
+    bundled = models.bundled_file(models.DEFAULT if path is None else path)
+    path = models.bundled_path(bundled) if bundled else Path(path)  # type: ignore[arg-type]
     try:
         data = path.read_bytes()
     except FileNotFoundError:

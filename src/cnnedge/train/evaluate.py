@@ -55,6 +55,16 @@ class Evaluation:
         return data
 
 
+def _resolve_model(model: str | Path | None) -> Path:
+    from cnnedge import models
+    from cnnedge.train.paths import latest_model
+
+    if model is None or str(model) == "":
+        return latest_model()
+    bundled = models.bundled_file(model)
+    return models.bundled_path(bundled) if bundled else Path(model).expanduser()
+
+
 def load_predictor(model_path: Path, *, batch_size: int = 1000) -> Predictor:
     """A function from uint8 (N, 28, 28) images to (N, 10) probabilities for a model file.
 
@@ -84,14 +94,18 @@ def load_predictor(model_path: Path, *, batch_size: int = 1000) -> Predictor:
 
 
 def evaluate(
-    model_path: str | Path,
+    model_path: str | Path | None = None,
     *,
     data: str | None = None,
     out: Path | None = None,
     limit: int | None = None,
 ) -> Evaluation:
-    """Evaluate ``model_path`` on the MNIST test set and write the figures under ``out``."""
-    model_path = Path(model_path)
+    """Evaluate ``model_path`` on the MNIST test set and write the figures under ``out``.
+
+    ``model_path`` is a ``.keras`` or ``.onnx`` file, ``fp32``/``int8`` for a bundled
+    model, or None for the newest ``runs/*/model.keras``.
+    """
+    model_path = _resolve_model(model_path)
     out = Path(out) if out else DEFAULT_RUNS_DIR / f"evaluate-{model_path.stem}"
     _atomic.check_writable(out, folder=True)
     predictor = load_predictor(model_path)
