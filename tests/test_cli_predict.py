@@ -96,3 +96,46 @@ def test_evaluate_a_bundled_model_by_name(tmp_path, mnist_path):
     figures = json.loads(result.stdout)
     assert figures["model"].endswith("digits.int8.onnx")
     assert figures["accuracy"] > 0.97
+
+
+def test_one_image_from_standard_input():
+    result = runner.invoke(app, ["predict", "-"], input=SEVEN.read_bytes())
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("<stdin>: 7 (confidence ")
+    as_json = runner.invoke(app, ["predict", "--json", "-"], input=SEVEN.read_bytes())
+    assert json.loads(as_json.stdout)["path"] == "<stdin>"
+    empty = runner.invoke(app, ["predict", "-"], input=b"")
+    assert empty.exit_code == 1
+    assert "error: <stdin>: it is empty; pipe a picture in" in empty.stderr
+
+
+def _video(path: Path) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 200, np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_video_points_to_webcam(tmp_path):
+    clip = _video(tmp_path / "clip.mp4")
+    renamed = tmp_path / "still.jpg"
+    renamed.write_bytes(clip.read_bytes())
+    result = _predict(str(clip), str(renamed), str(SEVEN))
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert f"error: {clip}: it is a video, not a picture" in errors[0]
+    assert f"`cnnedge webcam --camera {clip}`" in errors[0]
+    assert "it is a video (MP4/QuickTime), not a picture" in errors[1]
+    assert f"`cnnedge webcam --camera {renamed}`" in errors[1]
+    assert "corrupt" not in result.stderr
+    assert ": 7 (confidence" in result.stdout  # the others are still read
+
+
+def test_a_url_is_named_as_typed_and_not_read():
+    url = "https://example.com/scans/digit.png"
+    result = _predict(url, str(SEVEN))
+    assert result.exit_code == 1
+    assert f"error: {url}: it is a URL" in result.stderr
+    assert f"curl -O {url}" in result.stderr
+    assert ": 7 (confidence" in result.stdout

@@ -14,6 +14,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -44,11 +45,17 @@ PROGRESS_FROM = 20
 #: Images classified per model run.
 CHUNK = 32
 
+#: The PATH that means standard input, and how results name it.
+STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
 PREDICT_HELP = (
     "Read the handwritten digit in each image, or with --number the whole number.\n\n"
-    "PATH may be image files, folders (searched recursively) or glob patterns such as "
-    "'photos/*.jpg'. Each image prints one line, or one JSON object with --json. A file that "
-    "cannot be read is reported with its reason and the others are still read."
+    "PATH may be image files, folders (searched recursively, hidden files skipped), glob "
+    "patterns such as 'photos/*.jpg', or - for one image on standard input (cnnedge "
+    "predict - < photo.jpg). Each image prints one line, or one JSON object with --json. A "
+    "file that cannot be read is reported with its reason and the others are still read. "
+    "Videos are read by `cnnedge webcam --camera FILE`; URLs are not read (download first)."
 )
 
 
@@ -93,6 +100,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files named by ``paths`` (files, folders, globs) and the paths that name none."""
     from cnnedge._text import is_hidden, natural_key
     from cnnedge.data import IMAGE_SUFFIXES
+    from cnnedge.edge.images import url_reason
 
     files: list[Path] = []
     failures: list[tuple[str, str]] = []
@@ -104,6 +112,14 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             files.append(path)
 
     for raw in paths:
+        url = url_reason(raw)
+        if raw == "-":
+            add(STDIN)
+            continue
+        if url is not None and not Path(raw).exists():
+            # Path() would fold the "//" of the URL; it is reported as typed.
+            failures.append((raw, url))
+            continue
         path = Path(raw).expanduser()
         if path.is_dir():
             found = sorted(
@@ -143,14 +159,15 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
     for path in chunk:
         try:
             with _library_stderr() as chatter:
-                image = load_image(path)
+                image = load_image(_read_stdin() if path == STDIN else path)
         except ImageError as exc:
-            _report_failure(str(path), _reason(exc, path, chatter()), as_json)
+            name = _name(path)
+            _report_failure(name, _reason(exc, name, chatter()), as_json)
             failed += 1
         except Exception as exc:  # a bug: this file is reported, the others are still read
             if debug_enabled():
                 raise
-            _report_failure(str(path), internal_error(exc), as_json)
+            _report_failure(_name(path), internal_error(exc), as_json)
             failed += 1
         else:
             loaded.append((path, image))
@@ -165,7 +182,7 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
             # A bug triggered by one of the pictures: read them one by one to name it.
         else:
             for (path, _), prediction in zip(loaded, predictions, strict=True):
-                _report(path, prediction, as_json, classifier.threshold)
+                _report(_name(path), prediction, as_json, classifier.threshold)
             return failed
     read = classifier.read_number if number else classifier.classify
     for path, image in loaded:
@@ -176,20 +193,52 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
         except Exception as exc:
             if debug_enabled():
                 raise
-            _report_failure(str(path), internal_error(exc), as_json)
+            _report_failure(_name(path), internal_error(exc), as_json)
             failed += 1
         else:
-            _report(path, result, as_json, classifier.threshold)
+            _report(_name(path), result, as_json, classifier.threshold)
     return failed
 
 
-def _reason(exc: Exception, path: Path, chatter: str = "") -> str:
+def _name(path: Path) -> str:
+    """How results name an input: its path as given, or <stdin>."""
+    return STDIN_NAME if path == STDIN else str(path)
+
+
+def _read_stdin() -> bytes:
+    """The one image piped to ``predict -``, as encoded bytes."""
+    from cnnedge.edge.images import MAX_FILE_BYTES
+
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        raise ImageError(
+            "cannot read standard input: it is a terminal, not a picture; pipe one in "
+            "(cnnedge predict - < photo.jpg)"
+        )
+    data = stream.buffer.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise ImageError(
+            "cannot read standard input: it is empty; pipe a picture in "
+            "(cnnedge predict - < photo.jpg)"
+        )
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(
+            f"cannot read standard input: it holds more than the {MAX_FILE_BYTES // 2**20} MB "
+            "cnnedge reads; save the picture as a JPEG or PNG of at most 50 megapixels"
+        )
+    return data
+
+
+def _reason(exc: Exception, path: str, chatter: str = "") -> str:
     # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
     message = str(exc)
     for prefix in (f"cannot read {path}: ", f"cannot decode {path}: "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
             break
+    else:
+        # Piped images are bytes: "cannot decode <1234 bytes>: ...".
+        message = re.sub(r"^cannot (?:read|decode) (?:<\d+ bytes?>|standard input): ", "", message)
     return f"{message} ({chatter})" if chatter else message
 
 
@@ -220,12 +269,12 @@ def _library_stderr() -> Iterator[Callable[[], str]]:
         os.close(saved)
 
 
-def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
+def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
     from cnnedge._text import plural
     from cnnedge.edge import Reading
 
     if as_json:
-        typer.echo(json.dumps({"path": str(path), **result.to_dict()}))
+        typer.echo(json.dumps({"path": path, **result.to_dict()}))
         return
     if isinstance(result, Reading):
         if not result.digits:

@@ -49,6 +49,13 @@ MAX_PIXELS = 50_000_000
 #: uncompressed TIFF or a mistaken video file can make us read into memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
+#: Video files: `predict` reads pictures, `webcam --camera FILE` reads videos.
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
+    | {".3gp", ".ts", ".mts", ".m2ts", ".ogv", ".h264", ".h265", ".hevc"}
+)
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
 _ORIENTATION_TAG = 0x0112
 # Rows per block when compositing alpha, so temporaries stay small on big pictures.
 _BLOCK_PIXELS = 1 << 20
@@ -102,8 +109,36 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 # Files
 
 
+def url_reason(text: str) -> str | None:
+    """Why ``text`` is not read as a picture when it is a URL (cnnedge reads files only:
+    it never downloads), else None."""
+    if not _URL.match(text):
+        return None
+    return (
+        "it is a URL, and cnnedge reads only files on this machine; download the picture "
+        f"first (curl -O {text}) and pass the file"
+    )
+
+
+def video_reason(name: str, kind: str = "video") -> str:
+    """What to do with a video given where a picture is expected."""
+    from shlex import quote
+
+    return (
+        f"it is a {kind}, not a picture; read its frames with `cnnedge webcam --camera "
+        f"{quote(name)}` (open_source() in Python), or save one frame as PNG or JPEG"
+    )
+
+
 def _read_file(image: str | os.PathLike[str], name: str) -> bytes:
     """The bytes of an image file; every way a path can fail becomes an ImageError."""
+    url = url_reason(name) if isinstance(image, str) and not os.path.exists(image) else None
+    if url is not None:
+        raise ImageError(f"cannot read {name}: {url}")
+    if Path(name).suffix.lower() in VIDEO_SUFFIXES and os.path.isfile(image):
+        # Before reading: a video may be far larger than any picture, and OpenCV's
+        # picture decoders would only call it corrupt.
+        raise ImageError(f"cannot read {name}: {video_reason(name)}")
     try:
         path = Path(image)
         info = path.stat()
@@ -178,6 +213,9 @@ def _decode(data: bytes | bytearray, name: str) -> np.ndarray:
         raise ImageError(f"cannot decode {name}: {_cv_reason(exc)}") from None
     if decoded is None or decoded.size == 0:
         if kind is None:
+            video = _video_format(data)
+            if video is not None:
+                raise ImageError(f"cannot decode {name}: {video_reason(name, video)}")
             raise ImageError(f"cannot decode {name}: {_unknown_format(data)}")
         raise ImageError(
             f"cannot decode {name}: its {kind} data is corrupt; open it in an image viewer "
@@ -224,6 +262,20 @@ def _unknown_format(data: bytes | bytearray) -> str:
         f"{message}: it is {what} (it starts with {text[:24].strip()!r}), probably saved from "
         "an error page or renamed; get the picture again"
     )
+
+
+def _video_format(data: bytes | bytearray) -> str | None:
+    """The kind of video encoded ``data`` holds (by its container's signature), or None."""
+    head = bytes(data[:16])
+    if head[4:8] == b"ftyp":
+        return "video (MP4/QuickTime)"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video (AVI)"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video (Matroska/WebM)"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "video (MPEG)"
+    return None
 
 
 def _as_text(head: bytes) -> str | None:
