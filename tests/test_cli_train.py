@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -74,7 +77,7 @@ def test_evaluate_keras_model_writes_figures(tmp_path, small_keras_model, mnist_
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "1000 test images" in result.output
+    assert "on 1000 images (the test images of " in result.output
     assert "precision" in result.output
     gallery, confusion = out / "misclassified.png", out / "confusion.png"
     assert gallery.read_bytes()[:8] == PNG
@@ -154,3 +157,50 @@ def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path)
     # The bundled model's recorded test accuracy (src/cnnedge/models/README.md).
     assert figures["errors"] == 69
     assert (tmp_path / "confusion.png").read_bytes()[:8] == PNG
+
+
+def _photo(frame: np.ndarray) -> np.ndarray:
+    big = cv2.resize(frame, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC)
+    alpha = cv2.GaussianBlur((big > 110).astype(np.float32), (0, 0), 1)
+    alpha = cv2.copyMakeBorder(alpha, 40, 40, 60, 60, cv2.BORDER_CONSTANT)
+    return np.clip(235 - 200 * alpha, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_folder(tmp_path, mnist) -> Path:
+    """Photos of digits in class folders 0-9, seven of each; one of the 3s is a blank page."""
+    folder = tmp_path / "photos"
+    for digit in range(10):
+        (folder / str(digit)).mkdir(parents=True)
+        for n, index in enumerate(np.flatnonzero(mnist.y_test == digit)[:7]):
+            assert cv2.imwrite(str(folder / str(digit) / f"{n}.png"), _photo(mnist.x_test[index]))
+    assert cv2.imwrite(str(folder / "3" / "6.png"), np.full((200, 240), 230, np.uint8))
+    return folder
+
+
+def test_evaluate_a_folder_reads_every_picture_through_the_finder(photo_folder, tmp_path):
+    tiny = Path(__file__).parent / "data" / "tiny_digits.onnx"
+    args = ["evaluate", "--model", str(tiny), "--data", str(photo_folder), "--json"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "all")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["count"] == 70  # not the held-out seventh: the folder is only evaluated
+    assert figures["data"] == f"every picture of {photo_folder}"
+    # No digit on the blank page: an error, not a reason to stop.
+    blanks = [m for m in figures["misclassified"] if m["predicted"] == -1]
+    page = {"index": 27, "real": 3, "predicted": -1, "path": str(photo_folder / "3" / "6.png")}
+    assert page in blanks
+    assert figures["no_digit"] == len(blanks)
+    assert figures["per_class"][3]["support"] == 7
+    assert sum(map(sum, figures["confusion"])) == 70 - len(blanks)
+    assert figures["accuracy"] > 0.8
+
+    split = runner.invoke(app, [*args, "--split", "--out", str(tmp_path / "split")])
+    assert split.exit_code == 0, split.output
+    held = json.loads(split.stdout)
+    assert held["count"] == 10
+    assert "held out from training (10 of 70)" in held["data"]
+
+    text = runner.invoke(app, [*args[:-1], "--out", str(tmp_path / "text")])
+    assert "on 70 images (every picture of " in text.stdout
+    assert f"{len(blanks)} with no digit found" in text.stdout

@@ -84,14 +84,24 @@ def evaluate(
         callback=writable_folder,
     ),
     limit: int | None = typer.Option(None, min=1, help="Evaluate the first N test images."),
+    split: bool = typer.Option(
+        False,
+        "--split",
+        help="With --data FOLDER of class subfolders: evaluate only the seventh of its "
+        "pictures that `cnnedge train --data FOLDER` held out. Default: every picture.",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the figures as JSON on standard output."
     ),
 ) -> None:
-    """Test accuracy, errors, per-class precision/recall, a gallery and a confusion matrix."""
+    """Accuracy, errors, per-class precision/recall, a gallery and a confusion matrix.
+
+    On the MNIST test set, or on a folder of class subfolders 0-9 of pictures (photos are
+    read as `cnnedge predict` reads them: the digit found, then the model).
+    """
     from cnnedge.train import evaluate as run_evaluation
 
-    result = run_evaluation(model, data=data, out=out, limit=limit)
+    result = run_evaluation(model, data=data, out=out, limit=limit, split=split)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -99,8 +109,9 @@ def evaluate(
     from rich.table import Table
 
     typer.echo(
-        f"{result.model}: accuracy {result.accuracy:.4f} on {plural(result.count, 'test image')}, "
-        f"{plural(result.errors, 'error')} ({result.error_rate:.2%})"
+        f"{result.model}: accuracy {result.accuracy:.4f} on {plural(result.count, 'image')} "
+        f"({result.data}), {plural(result.errors, 'error')} ({result.error_rate:.2%})"
+        + (f", {result.no_digit} with no digit found" if result.no_digit else "")
     )
     table = Table("class", "precision", "recall", "support")
     for c in result.per_class:
