@@ -181,10 +181,34 @@ def test_roi_parse_forms() -> None:
     assert Roi.parse("centre") is CENTER_ROI
     assert Roi.parse("100,80,320,240").box(640, 480) == Box(100, 80, 320, 240)
     assert Roi.parse("0.25,0.25,0.5,0.5").box(640, 480) == Box(160, 120, 320, 240)
-    # Clipped to the frame.
-    assert Roi.parse("600,400,100,100").box(640, 480) == Box(600, 400, 40, 80)
+    # Values up to 1 are fractions: a region of 1x1 pixels would be no region.
+    assert Roi.parse("0,0,1,1").box(640, 480) == Box(0, 0, 640, 480)
+    assert Roi.parse("0,0,1,1").is_full()
     assert CENTER_ROI.box(640, 480) == Box(128, 96, 384, 288)
     assert "centre 60%" in CENTER_ROI.describe()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0.2,0.2,1.5,0.5", "fractions of the frame are at most 1 (1.5 is more)"),
+        ("0.5,0.5,0.6,0.6", "x + w and y + h must be at most 1"),
+        ("0,0,0,10", "width and height must be more than 0"),
+        ("-5,0,100,100", "x and y must be 0 or more"),
+    ],
+)
+def test_roi_messages_name_what_was_typed(text: str, message: str) -> None:
+    with pytest.raises(RegionError) as caught:
+        Roi.parse(text)
+    assert f"{text!r}" in str(caught.value)
+    assert message in str(caught.value)
+    assert "Roi(" not in str(caught.value)
+
+
+def test_an_oversized_region_is_an_error_not_cut() -> None:
+    with pytest.raises(RegionError, match="past the 640x480 frame") as caught:
+        Roi.parse("600,400,100,100").box(640, 480)
+    assert "at most 40x80 pixels fit" in str(caught.value)
 
 
 @pytest.mark.parametrize("text", ["1,2", "a,b,c,d", "10.5,3,100,100", "0,0,0,10"])

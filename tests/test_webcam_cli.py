@@ -286,4 +286,4 @@ def test_region_outside_the_image_is_a_usage_error(webcam_video) -> None:
         app, ["webcam", "-c", str(path), "-m", str(TINY), "--roi", "700,500,50,50"]
     )
     assert result.exit_code == 2
-    assert "--roi: region 700,500,50,50 leaves 0x0 pixels of a 640x480 frame" in result.stderr
+    assert "--roi: region 700,500,50,50 reaches to 750,550, past the 640x480 frame" in result.stderr

@@ -81,8 +81,9 @@ def webcam(
     roi: str = typer.Option(
         "center",
         "--roi",
-        help="Region read: x,y,w,h in pixels, fractions (0.2,0.2,0.6,0.6), 'center' (the "
-        "middle 60% of width and height) or 'full'.",
+        help="Region read: x,y,w,h as fractions of the frame when all are at most 1 "
+        "(0.2,0.2,0.6,0.6), else in pixels (100,80,320,240, inside the frame); 'center' "
+        "(the middle 60% of width and height) or 'full'.",
     ),
     width: int | None = typer.Option(
         None, "--width", min=16, help="Capture width to ask the camera for.", show_default=False

@@ -92,10 +92,9 @@ class Roi:
     relative: bool = False
 
     def __post_init__(self) -> None:
-        if self.w <= 0 or self.h <= 0 or self.x < 0 or self.y < 0:
-            raise RegionError(f"a region needs x, y >= 0 and a positive size, got {self}")
-        if self.relative and (self.x + self.w > 1.0 + 1e-9 or self.y + self.h > 1.0 + 1e-9):
-            raise RegionError(f"a relative region must lie within the frame (0-1), got {self}")
+        problem = _region_problem(self.x, self.y, self.w, self.h, relative=self.relative)
+        if problem:
+            raise RegionError(f"region {self.describe()}: {problem}")
 
     @classmethod
     def centered(cls, fraction_w: float, fraction_h: float | None = None) -> Roi:
@@ -107,8 +106,9 @@ class Roi:
     def parse(cls, text: str) -> Roi:
         """``full``, ``center`` (or ``centre``), ``x,y,w,h`` in pixels, or fractions 0-1.
 
-        ``0.25,0.25,0.5,0.5`` (every value at most 1, one with a decimal point) is
-        relative; ``100,80,320,240`` is in pixels.
+        Four values all at most 1 are fractions of the frame (``0,0,1,1`` is all of it,
+        ``0.25,0.25,0.5,0.5`` its middle); otherwise they are pixels (``100,80,320,240``),
+        whole numbers. Raises RegionError naming ``text`` as it was typed.
         """
         word = text.strip().lower()
         if word == "full":
@@ -120,30 +120,54 @@ class Roi:
             values = [float(p) for p in parts]
         except ValueError:
             values = []
-        if len(values) != 4:
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
             raise RegionError(
                 f"cannot read region {text!r}: use x,y,w,h in pixels (100,80,320,240), "
                 "fractions of the frame (0.2,0.2,0.6,0.6), 'center' or 'full'"
             )
-        relative = all(v <= 1.0 for v in values) and any("." in p for p in parts)
+        # A region one pixel wide is no region at all: values up to 1 are fractions.
+        relative = all(v <= 1.0 for v in values)
         if not relative and not all(v.is_integer() for v in values):
-            raise RegionError(f"cannot read region {text!r}: pixel values must be whole numbers")
+            above = next(p for p, v in zip(parts, values, strict=True) if v > 1.0)
+            raise RegionError(
+                f"cannot read region {text!r}: fractions of the frame are at most 1 ({above} "
+                "is more), and pixels are whole numbers; use e.g. 0.2,0.2,0.6,0.6 or "
+                "100,80,320,240"
+            )
+        problem = _region_problem(*values, relative=relative)
+        if problem:
+            raise RegionError(f"cannot use region {text!r}: {problem}")
         return cls(*values, relative=relative)
 
     def box(self, width: int, height: int) -> Box:
-        """The region in a ``width`` x ``height`` frame, clipped to it."""
+        """The region in a ``width`` x ``height`` frame.
+
+        Raises RegionError when a region in pixels does not fit inside the frame (the
+        frame's size is only known once the camera delivers): it is never cut silently.
+        """
         if self.relative:
             x0, y0 = round(self.x * width), round(self.y * height)
             x1, y1 = round((self.x + self.w) * width), round((self.y + self.h) * height)
+            x1, y1 = min(max(x0, x1), width), min(max(y0, y1), height)
         else:
             x0, y0 = int(self.x), int(self.y)
             x1, y1 = int(self.x + self.w), int(self.y + self.h)
-        x0, y0 = min(max(0, x0), width), min(max(0, y0), height)
-        x1, y1 = min(max(x0, x1), width), min(max(y0, y1), height)
+            if x1 > width or y1 > height:
+                fits = (
+                    f"at {x0},{y0} at most {width - x0}x{height - y0} pixels fit"
+                    if x0 < width and y0 < height
+                    else "it starts outside the frame"
+                )
+                raise RegionError(
+                    f"region {self.describe()} reaches to {x1},{y1}, past the {width}x{height} "
+                    f"frame ({fits}); it must lie inside the frame: use a smaller region, "
+                    "or fractions (0.2,0.2,0.6,0.6) that fit any frame"
+                )
         if x1 - x0 < 8 or y1 - y0 < 8:
             raise RegionError(
                 f"region {self.describe()} leaves {x1 - x0}x{y1 - y0} pixels of a "
-                f"{width}x{height} frame; it must lie inside the frame"
+                f"{width}x{height} frame; it must lie inside the frame and be at least 8x8 "
+                "pixels"
             )
         return Box(x0, y0, x1 - x0, y1 - y0)
 
@@ -160,6 +184,20 @@ class Roi:
         if self.relative:
             return f"{self.x:g},{self.y:g},{self.w:g},{self.h:g} (fractions)"
         return f"{self.x:g},{self.y:g},{self.w:g},{self.h:g}"
+
+
+def _region_problem(x: float, y: float, w: float, h: float, *, relative: bool) -> str | None:
+    """What is wrong with a region's numbers, or None."""
+    if w <= 0 or h <= 0:
+        return "its width and height must be more than 0"
+    if x < 0 or y < 0:
+        return "x and y must be 0 or more"
+    if relative and (x + w > 1.0 + 1e-9 or y + h > 1.0 + 1e-9):
+        return (
+            f"as fractions of the frame it reaches to {x + w:g} across and {y + h:g} down; "
+            "x + w and y + h must be at most 1"
+        )
+    return None
 
 
 #: The whole frame.
