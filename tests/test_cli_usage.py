@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -142,3 +143,38 @@ def test_the_model_is_the_same_option_in_every_command(command):
     assert model[0].param_type_name == "option"
     assert model[0].opts == ["--model", "-m"]
     assert not [p for p in params if p.param_type_name == "argument" and "model" in p.name]
+
+
+def test_help_shows_no_type_labels_and_the_exit_codes_everywhere():
+    for command in [[], *([name] for name in _commands())]:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, command
+        text = result.stdout
+        labels = re.findall(r"<[a-z][\w\[\], ]*>", text)
+        assert labels == [], (command, labels)
+        assert "Exit codes: 0 ok" in text, command
+        assert "141" in text, command
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (
+            ["predict", "x.png", "--debug"],
+            "--debug goes before the command: cnnedge --debug predict",
+        ),
+        (["predict", "--json=yes", "x.png"], "it is a switch: give it alone"),
+        (["evaluate", "x.keras"], "give the model with --model: cnnedge evaluate --model x.keras"),
+        (["predict", "--threshold", "2", "x.png"], "see cnnedge predict --help"),
+        (["export"], "see cnnedge export --help"),
+        (["predikt", "x.png"], "Did you mean 'predict'?"),
+    ],
+    ids=["debug-after", "flag-value", "positional-model", "range", "missing", "typo"],
+)
+def test_a_usage_error_is_one_line_with_the_fix(args, fix):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ")
+    assert fix in line

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from cnnedge.errors import CnnedgeError, SystemLibraryError
 
@@ -27,6 +29,8 @@ INTERNAL_ERROR_EXIT = 3
 INTERRUPTED_EXIT = 130
 BROKEN_PIPE_EXIT = 141
 TERMINATED_EXIT = 143
+#: Names of model files, which a user may give where --model is meant.
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5")
 
 
 def debug_enabled() -> bool:
@@ -101,6 +105,93 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# ---------------------------------------------------------------------------------------
+# The app: help without type labels, the exit codes under every command, usage errors on
+# one line with what to do.
+
+
+class Command(TyperCommand):
+    """A command whose help shows what to type (PATH, N) where typer shows Python types
+    (``<bool>``, ``<list[str]>``): a flag shows nothing, as it takes no value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+
+def _plain(params: list[Any]) -> list[Any]:
+    """``params`` showing a metavar (or nothing, for flags) instead of a type label."""
+    for param in params:
+        if param.param_type_name == "argument" or getattr(param, "is_flag", False):
+            label = None
+        else:
+            label = param.metavar or (param.name or "value").upper()
+        param.display_type_rich = lambda ctx=None, label=label: label  # type: ignore[method-assign]
+        if param.param_type_name == "argument":
+            param.get_usage_pieces = _usage_pieces(param)  # type: ignore[method-assign]
+    return params
+
+
+def _usage_pieces(param: Any) -> Callable[[Any], list[str]]:
+    name = param.metavar or (param.name or "value").upper()
+    name += "..." if param.nargs != 1 else ""
+    return lambda ctx: [name if param.required else f"[{name}]"]
+
+
+class Group(TyperGroup):
+    """The ``cnnedge`` group: a usage error is one ``error:`` line on stderr with the fix
+    (exit 2), as every other failure is; typer's boxes are for help only."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.exceptions.TyperException as exc:
+            code = _usage_error(exc)
+        except (typer.Abort, KeyboardInterrupt, EOFError):
+            typer.echo("interrupted", err=True)
+            code = INTERRUPTED_EXIT
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: Exception) -> int:
+    """Print a click usage error (or other click failure) as one line; its exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return 2  # the help was printed when the error was made
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join((format_message() if format_message else str(exc)).split())
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", "cnnedge")
+    fix = _fix(exc, message, ctx, command)
+    if fix is None:  # the message already says what to do ("Did you mean 'predict'?")
+        typer.echo(f"error: {message}", err=True)
+    else:
+        typer.echo(f"error: {message.rstrip('.')}; {fix}", err=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
+def _fix(exc: Exception, message: str, ctx: Any, command: str) -> str | None:
+    """What to do about a usage error, as specific as the error allows (None: the message
+    says it already)."""
+    option = getattr(exc, "option_name", None)
+    sub = getattr(ctx, "info_name", None) if getattr(ctx, "parent", None) else None
+    if option in ("--debug", "--version") and sub:
+        return f"{option} goes before the command: cnnedge {option} {sub} ..."
+    if "does not take a value" in message:
+        return "it is a switch: give it alone, without =value"
+    extra = re.search(r"unexpected extra argument\S* \((\S+?)[ )]", message)
+    takes_model = ctx is not None and any(p.name == "model" for p in ctx.command.params)
+    if extra and takes_model and Path(extra.group(1)).suffix.lower() in MODEL_SUFFIXES:
+        return f"give the model with --model: {command} --model {extra.group(1)}"
+    if "did you mean" in message.lower() or isinstance(exc, _SaidWhatToDo):
+        return None
+    return f"see {command} --help"
+
+
 def is_tty() -> bool:
     return sys.stdout.isatty()
 
@@ -125,8 +216,12 @@ def _writable(value: Path | None, *, folder: bool) -> Path | None:
     try:
         check_writable(value, folder=folder)
     except OutputError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise _SaidWhatToDo(str(exc)) from None
     return value
+
+
+class _SaidWhatToDo(typer.BadParameter):
+    """A bad value whose message already says what to do: no "see --help" after it."""
 
 
 # Options shared by the commands that run a model, declared once so they read the same.

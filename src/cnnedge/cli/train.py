@@ -27,7 +27,7 @@ def train(
     ),
     out: Path | None = typer.Option(
         None,
-        help="Run folder to write. Default: runs/train-<timestamp>.",
+        help="Run folder to write. Default: runs/train-DATE-TIME.",
         show_default=False,
         callback=writable_folder,
     ),
@@ -79,7 +79,7 @@ def evaluate(
     data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
     out: Path | None = typer.Option(
         None,
-        help="Folder for the figures. Default: runs/evaluate-<model name>.",
+        help="Folder for the figures. Default: runs/evaluate-MODEL (the model file name).",
         show_default=False,
         callback=writable_folder,
     ),
