@@ -4,6 +4,7 @@ videos, the bundled models by name, --save and --save-crop, the closing summary.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -139,3 +140,25 @@ def test_a_url_is_named_as_typed_and_not_read():
     assert f"error: {url}: it is a URL" in result.stderr
     assert f"curl -O {url}" in result.stderr
     assert ": 7 (confidence" in result.stdout
+
+
+def test_one_vocabulary_for_no_reading(tmp_path):
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), np.full((200, 240), 230, np.uint8))
+    assert _predict(str(blank)).stdout.strip() == f"{blank}: no digit"
+    # As webcam --number says it.
+    assert _predict("--number", str(blank)).stdout.strip() == f"{blank}: no number"
+
+
+def _help_text(command: str) -> str:
+    """A command's help as plain words, without the boxes and line breaks."""
+    text = runner.invoke(app, [command, "--help"]).stdout
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
+def test_the_threshold_defaults_say_why_they_differ():
+    predict, webcam = _help_text("predict"), _help_text("webcam")
+    assert "[default: 0.0]" in predict
+    assert "webcam's default is 0.5" in predict
+    assert "[default: 0.5]" in webcam
+    assert "above predict's 0" in webcam

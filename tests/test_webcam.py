@@ -16,6 +16,7 @@ import time
 import types
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -238,7 +239,9 @@ def test_loop_over_an_iterator_reads_stabilizes_and_feeds_every_sink() -> None:
     )
     assert summary.frames == len(digits)
     assert summary.stopped == "end of video"
-    assert summary.readings == 2
+    # Every reading reported is a line printed, "no digit" too; 2 of them read a digit.
+    assert (summary.readings, summary.read) == (4, 2)
+    assert "4 readings (2 read, 2 no digit)" in summary.describe()
     assert [f.index for f in seen] == list(range(len(digits)))
     changes = [(f.index, f.reading.text) for f in seen if f.changed]
     assert [t for _, t in changes] == [None, "3", None, "5"]
@@ -269,10 +272,11 @@ def test_json_lines_and_number_mode() -> None:
     run_live([frame_of(4), frame_of(None)], FakeClassifier(), config=config,
              sinks=[PrintSink(out, json_lines=True)])  # fmt: skip
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    assert set(first) == {"time", "frame", "number", "confidence", "fps", "box"}
-    assert first["number"] == "44"
+    # The words of `cnnedge predict --number --json`, with the time, frame and fps.
+    assert set(first) == {"time", "frame", "text", "value", "confidence", "box", "digits", "fps"}
+    assert (first["text"], first["value"]) == ("44", 44)
     assert first["time"].endswith("Z")
-    assert second["number"] is None
+    assert (second["text"], second["value"]) == ("", None)
 
 
 def test_annotated_frame_is_drawn_once_and_shared() -> None:
@@ -694,3 +698,26 @@ def test_camera_spellings_are_told_apart(tmp_path) -> None:
         describe_source("rtsp://admin:hunter2@10.0.0.5/live")
         == "stream rtsp://admin:***@10.0.0.5/live"
     )
+
+
+def test_webcam_json_speaks_as_predict_json() -> None:
+    """One vocabulary: a webcam line is predict's JSON object with time, frame and fps."""
+    from cnnedge.edge import DigitClassifier
+
+    tiny = Path(__file__).parent / "data" / "tiny_digits.onnx"
+    seven = cv2.imread(str(Path(__file__).parent / "data" / "seven.png"))
+    frame = cv2.copyMakeBorder(seven, 40, 40, 60, 60, cv2.BORDER_CONSTANT, value=(255,) * 3)
+    classifier = DigitClassifier(tiny)
+    for number in (False, True):
+        out = io.StringIO()
+        config = LiveConfig(
+            roi=Roi.parse("20,10,250,200"), number=number, smoothing=StabilizerConfig(window=1)
+        )
+        run_live([frame], classifier, config=config, sinks=[PrintSink(out, json_lines=True)])
+        line = json.loads(out.getvalue())
+        read = classifier.read_number if number else classifier.classify
+        alone = read(frame).to_dict()
+        assert set(line) - {"time", "frame", "fps"} == set(alone)
+        assert (line.get("digit"), line.get("text")) == (alone.get("digit"), alone.get("text"))
+        # Boxes in frame pixels, as predict gives them for the whole picture.
+        assert line["box"] == pytest.approx(alone["box"], abs=3)

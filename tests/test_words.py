@@ -45,7 +45,7 @@ def test_one_frame_one_reading_singular():
     text = summary.describe()
     assert "1 frame in" in text
     assert "1 stale frame dropped" in text
-    assert "1 reading;" in text
+    assert "1 reading (" in text
 
 
 def test_file_size_is_said_once(tmp_path):

@@ -243,14 +243,15 @@ def model_option(help: str = MODEL_HELP) -> Any:
     )
 
 
-def threshold_option(default: float) -> Any:
+def threshold_option(default: float, why: str = "") -> Any:
+    """``--threshold``; ``why`` says why this command's default is what it is."""
     return typer.Option(
         default,
         "--threshold",
         "-t",
         min=0.0,
         max=1.0,
-        help="Least confidence (0-1) at which a digit is reported; below it: no digit.",
+        help="Least confidence (0-1) at which a digit is reported; below it: no digit. " + why,
     )
 
 

@@ -73,7 +73,11 @@ def predict(
     number: bool = typer.Option(
         False, "--number", "-n", help="Read each image as a written number, digit by digit."
     ),
-    threshold: float = threshold_option(0.0),
+    threshold: float = threshold_option(
+        0.0,
+        "Default 0: a picture given to predict is taken to hold a digit, so the best guess "
+        "is shown (webcam's default is 0.5: a camera mostly sees no digit).",
+    ),
     threads: int | None = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
 ) -> None:
@@ -278,7 +282,7 @@ def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: f
         return
     if isinstance(result, Reading):
         if not result.digits:
-            typer.echo(f"{path}: no digits")
+            typer.echo(f"{path}: no number")
         else:
             typer.echo(
                 f"{path}: {result.text} ({plural(len(result.digits), 'digit')}, lowest confidence "

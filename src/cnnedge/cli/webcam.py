@@ -76,7 +76,11 @@ def webcam(
     number: bool = typer.Option(
         False, "--number", "-n", help="Read a written number, digit by digit."
     ),
-    threshold: float = threshold_option(DEFAULT_THRESHOLD),
+    threshold: float = threshold_option(
+        DEFAULT_THRESHOLD,
+        "Default 0.5, above predict's 0: a camera sees pens, hands and blank paper far more "
+        "often than digits, and a weak guess about them must read as no digit.",
+    ),
     threads: int | None = threads_option(),
     roi: str = typer.Option(
         "center",

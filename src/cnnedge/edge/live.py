@@ -25,6 +25,7 @@ sink closed, so a recording is always a complete file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -247,7 +248,10 @@ class LiveReading:
     """A reading: ``text`` is the digit (or number) read, None when nothing is read.
 
     ``box`` is where it was found, in frame pixels. ``time`` is the wall-clock time
-    (seconds since the epoch) of the frame it was read in.
+    (seconds since the epoch) of the frame it was read in. ``result`` is the classifier's
+    :class:`~cnnedge.edge.Prediction` (or :class:`~cnnedge.edge.Reading` for a number) of
+    the latest frame that read this, its boxes in frame pixels: its ``to_dict()`` gives
+    the JSON keys, the same as ``cnnedge predict --json``.
     """
 
     text: str | None
@@ -257,6 +261,7 @@ class LiveReading:
     frame: int
     time: float
     fps: float
+    result: Any = field(default=None, repr=False, compare=False)
 
     @property
     def digit(self) -> int | None:
@@ -269,19 +274,30 @@ class LiveReading:
         return self.text
 
     def to_dict(self) -> dict[str, Any]:
+        """``time`` and ``frame``, then the reading in ``cnnedge predict --json``'s words
+        (``digit``, ``confidence``, ``probabilities``, ``box``; for a number ``text``,
+        ``value``, ``confidence``, ``box``, ``digits``), then ``fps``. ``confidence`` is
+        the smoothed one: the mean over the frames that voted for this reading."""
         stamp = datetime.fromtimestamp(self.time, tz=timezone.utc)
         out: dict[str, Any] = {
             "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "frame": self.frame,
         }
-        if self.number:
-            out["number"] = self.text
-        else:
-            out["digit"] = self.digit
-        out["confidence"] = round(self.confidence, 4)
+        to_dict = getattr(self.result, "to_dict", None)
+        out.update(to_dict() if callable(to_dict) else self._fields())
+        out["confidence"] = round(self.confidence, 6)
         out["fps"] = round(self.fps, 2)
-        out["box"] = None if self.box is None else [self.box.x, self.box.y, self.box.w, self.box.h]
         return out
+
+    def _fields(self) -> dict[str, Any]:
+        """The same keys when there is no classifier result to ask (another classifier)."""
+        box = None if self.box is None else list(self.box)
+        if self.number:
+            text = self.text or ""
+            value = int(text) if text.isdigit() else None
+            return {"text": text, "value": value, "confidence": 0.0, "box": box, "digits": []}
+        probabilities = [round(float(p), 6) for p in getattr(self.result, "probabilities", ())]
+        return {"digit": self.digit, "confidence": 0.0, "probabilities": probabilities, "box": box}
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,7 +328,11 @@ class LiveFrame:
 
 @dataclass(frozen=True)
 class LiveSummary:
-    """What a run did: frames processed and dropped, readings reported, speed, why it ended."""
+    """What a run did: frames processed and dropped, readings reported, speed, why it ended.
+
+    ``readings`` counts every reading reported (one line each, "no digit" too); ``read``
+    those with a digit (or number) in them.
+    """
 
     source: str
     frames: int
@@ -322,6 +342,8 @@ class LiveSummary:
     process_ms_p50: float
     process_ms_p99: float
     stopped: str
+    read: int = 0
+    number: bool = False
 
     @property
     def fps(self) -> float:
@@ -333,7 +355,9 @@ class LiveSummary:
         return (
             f"{self.source}: {plural(self.frames, 'frame')} in {self.seconds:.1f} s "
             f"({self.fps:.1f} fps average, {self.process_ms_p50:.1f} ms per frame "
-            f"median{dropped}), {plural(self.readings, 'reading')}; stopped: {self.stopped}"
+            f"median{dropped}), {plural(self.readings, 'reading')} ({self.read} read, "
+            f"{self.readings - self.read} {'no number' if self.number else 'no digit'}); "
+            f"stopped: {self.stopped}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -342,6 +366,7 @@ class LiveSummary:
             "frames": self.frames,
             "dropped": self.dropped,
             "readings": self.readings,
+            "read": self.read,
             "seconds": round(self.seconds, 3),
             "fps": round(self.fps, 2),
             "process_ms_p50": round(self.process_ms_p50, 3),
@@ -429,6 +454,7 @@ class LiveLoop:
         state = _RunState(
             stabilizer=Stabilizer(config.smoothing),
             started=time.monotonic(),
+            recent=deque(maxlen=config.smoothing.window),
         )
         stopped = "end of video" if not self.source.live else "source ended"
         try:
@@ -465,7 +491,7 @@ class LiveLoop:
             with _sigint_deferred():
                 self._close(grabber)
                 self._summary = state.summary(
-                    self.source.name, stopped, grabber.dropped if grabber else 0
+                    self.source.name, stopped, grabber.dropped if grabber else 0, config.number
                 )
         return self._summary
 
@@ -489,18 +515,24 @@ class LiveLoop:
         roi = self.config.roi.box(width, height)
         crop = frame[roi.y : roi.y2, roi.x : roi.x2]
         start = time.perf_counter()
-        text, confidence, box = self._read(crop)
+        text, confidence, box, result = self._read(crop)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         if box is not None:
             box = Box(box.x + roi.x, box.y + roi.y, box.w, box.h)
+        result = _moved(result, roi.x, roi.y)
 
         stable = state.stabilizer.update(text, confidence)
         if stable.text is None:
             state.stable_box = None
         elif text == stable.text:
             state.stable_box = box
-        if stable.changed and stable.text is not None:
+        # The result behind the reported reading: the latest frame of the vote that read it.
+        state.recent.append((text, result))
+        stable_result = next((r for t, r in reversed(state.recent) if t == stable.text), None)
+        if stable.changed:
+            # Each change is a line printed: the summary counts them all, "no digit" too.
             state.readings += 1
+            state.read += stable.text is not None
         state.times.append(time.monotonic())
         state.process_ms.append(elapsed_ms)
         fps = state.fps()
@@ -511,9 +543,16 @@ class LiveLoop:
             index=index,
             frame=frame,
             roi=roi,
-            raw=LiveReading(text, confidence, box, number, index, wall, fps),
+            raw=LiveReading(text, confidence, box, number, index, wall, fps, result),
             reading=LiveReading(
-                stable.text, stable.confidence, state.stable_box, number, index, wall, fps
+                stable.text,
+                stable.confidence,
+                state.stable_box,
+                number,
+                index,
+                wall,
+                fps,
+                stable_result,
             ),
             changed=stable.changed,
             fps=fps,
@@ -523,15 +562,15 @@ class LiveLoop:
             show_roi=not self.config.roi.is_full(),
         )
 
-    def _read(self, crop: np.ndarray) -> tuple[str | None, float, Box | None]:
+    def _read(self, crop: np.ndarray) -> tuple[str | None, float, Box | None, Any]:
         threshold = self.config.threshold
         if self.config.number:
             reading = self.classifier.read_number(crop, threshold=threshold)
             text = reading.text or None
-            return text, float(reading.confidence), reading.box
+            return text, float(reading.confidence), reading.box, reading
         prediction = self.classifier.classify(crop, threshold=threshold)
         text = None if prediction.digit is None else str(prediction.digit)
-        return text, float(prediction.confidence), prediction.box
+        return text, float(prediction.confidence), prediction.box, prediction
 
     def _close(self, grabber: LatestFrameGrabber | None) -> None:
         """Release the source and close every sink, even if some of them fail."""
@@ -563,8 +602,11 @@ class _RunState:
     started: float
     index: int = 0
     readings: int = 0
+    read: int = 0
     last_start: float | None = None
     stable_box: Box | None = None
+    #: (text, result) of the frames in the vote, to find the result behind a reading.
+    recent: deque[tuple[str | None, Any]] = field(default_factory=lambda: deque(maxlen=1))
     # A few seconds of completion times give a current fps that follows changes.
     times: deque[float] = field(default_factory=lambda: deque(maxlen=30))
     # Bounded: a run of days must not grow memory; percentiles of the recent past suffice.
@@ -576,7 +618,7 @@ class _RunState:
         span = self.times[-1] - self.times[0]
         return (len(self.times) - 1) / span if span > 0 else 0.0
 
-    def summary(self, source: str, stopped: str, dropped: int) -> LiveSummary:
+    def summary(self, source: str, stopped: str, dropped: int, number: bool) -> LiveSummary:
         ms = np.asarray(self.process_ms, dtype=np.float64)
         p50, p99 = (float(v) for v in np.percentile(ms, (50, 99))) if ms.size else (0.0, 0.0)
         return LiveSummary(
@@ -588,6 +630,8 @@ class _RunState:
             process_ms_p50=p50,
             process_ms_p99=p99,
             stopped=stopped,
+            read=self.read,
+            number=number,
         )
 
 
@@ -883,3 +927,20 @@ def _opencv_gui_backend() -> str | None:
         if status.strip().upper().startswith("YES"):
             return name.strip()
     return None
+
+
+def _moved(result: Any, dx: int, dy: int) -> Any:
+    """A classifier result (Prediction or Reading) with its boxes moved by (dx, dy): from
+    the region read to the whole frame. Other objects are returned as they are."""
+    if not (dx or dy) or not dataclasses.is_dataclass(result) or isinstance(result, type):
+        return result
+
+    def move(box: Box | None) -> Box | None:
+        return None if box is None else Box(box.x + dx, box.y + dy, box.w, box.h)
+
+    if hasattr(result, "digits"):
+        digits = tuple(_moved(d, dx, dy) for d in result.digits)
+        return dataclasses.replace(result, digits=digits)  # type: ignore[arg-type]
+    if hasattr(result, "box"):
+        return dataclasses.replace(result, box=move(result.box))  # type: ignore[arg-type]
+    return result
