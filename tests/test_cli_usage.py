@@ -178,3 +178,25 @@ def test_a_usage_error_is_one_line_with_the_fix(args, fix):
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ")
     assert fix in line
+
+
+def test_the_next_steps_export_prints_are_commands_that_parse(tmp_path):
+    import shlex
+    from types import SimpleNamespace
+
+    import typer.main
+
+    from cnnedge.export.formats import FP32, INT8
+    from cnnedge.export.pipeline import ExportResult
+
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
+    for path in (fp32, int8):
+        path.write_bytes(TINY.read_bytes())
+    models = (SimpleNamespace(format=FP32, path=fp32), SimpleNamespace(format=INT8, path=int8))
+    result = ExportResult(source=None, opset=17, models=models)  # type: ignore[arg-type]
+    group = typer.main.get_command(app)
+    for line in result.next_commands():
+        prog, name, *args = shlex.split(line.replace("DIGIT.png", str(SEVEN)))
+        assert prog == "cnnedge"
+        with group.make_context("cnnedge", [name]) as parent:
+            group.commands[name].make_context(name, args, parent=parent)  # raises if wrong

@@ -129,7 +129,7 @@ class ExportResult:
         """The commands to run next with the exported model."""
         model = shlex.quote(str(self.fp32.path))
         commands = [
-            f"cnnedge info {model}",
+            f"cnnedge info --model {model}",
             f"cnnedge predict --model {model} DIGIT.png",
             f"cnnedge webcam --model {model}",
         ]
@@ -399,7 +399,9 @@ def _check_keras_name(path: Path) -> None:
     # Keras's own refusal of other files is a paragraph about SavedModel; say it plainly.
     if path.suffix.lower() in (".keras", ".h5") or not path.is_file():
         return
-    hint = f" It is already ONNX: try `cnnedge info {path}`." if path.suffix == ".onnx" else ""
+    hint = (
+        f" It is already ONNX: try `cnnedge info --model {path}`." if path.suffix == ".onnx" else ""
+    )
     raise ModelError(
         f"{path} is not a Keras model file: export takes the .keras file that `cnnedge "
         f"train` or keras Model.save() writes.{hint}"
