@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -204,3 +207,37 @@ def test_evaluate_a_folder_reads_every_picture_through_the_finder(photo_folder, 
     text = runner.invoke(app, [*args[:-1], "--out", str(tmp_path / "text")])
     assert "on 70 images (every picture of " in text.stdout
     assert f"{len(blanks)} with no digit found" in text.stdout
+
+
+# TensorFlow's C++ log lines (absl's "I0000 00:00:..." and its preamble) and names in them.
+TF_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuda|cuInit", re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_training_prints_no_tensorflow_logs_nor_ansi_codes_into_a_pipe(tmp_path, mnist_path):
+    out = tmp_path / "run"
+    train = _cnnedge("train", "--epochs", "1", "--limit", "500", "--data", str(mnist_path),
+                     "--out", str(out))  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    assert TF_LOG.findall(train.stderr) == [], train.stderr
+    assert train.stderr == ""
+    assert "\x1b[" not in train.stdout  # no progress bar redrawn into a pipe
+    assert "5/5 - " in train.stdout  # one plain line per epoch instead
+    assert " after 1 epoch\n" in train.stdout
+
+    # --verbose shows them again, for when TensorFlow itself misbehaves.
+    evaluate = _cnnedge("evaluate", "--model", str(out / "model.keras"), "--data",
+                        str(mnist_path), "--limit", "100", "--out", str(tmp_path / "ev"),
+                        "--verbose")  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+    plain = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, timeout=120
+    )
+    assert bool(TF_LOG.search(evaluate.stderr)) == bool(TF_LOG.search(plain.stderr))
+
+
+def _cnnedge(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )

@@ -192,6 +192,26 @@ def _fix(exc: Exception, message: str, ctx: Any, command: str) -> str | None:
     return f"see {command} --help"
 
 
+def verbose_option() -> Any:
+    return typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Show TensorFlow's own log lines (oneDNN, CUDA, absl), hidden by default; "
+        "--debug shows them too.",
+    )
+
+
+def quiet_tensorflow(verbose: bool) -> None:
+    """Load TensorFlow without its log lines unless --verbose or --debug asks for them.
+    Call before the library imports TensorFlow."""
+    if verbose or debug_enabled():
+        return
+    from cnnedge._quiet import quiet_tensorflow as quiet
+
+    quiet()
+
+
 def is_tty() -> bool:
     return sys.stdout.isatty()
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors, model_option, writable_file
+from cnnedge.cli._common import (
+    handle_errors,
+    model_option,
+    quiet_tensorflow,
+    verbose_option,
+    writable_file,
+)
 from cnnedge.export.formats import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
@@ -71,8 +77,10 @@ def export(
         "that make onnxruntime faster (same results).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Convert a trained Keras model to ONNX, check it against Keras, optionally quantize."""
+    quiet_tensorflow(verbose)
     from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions, export_model
 
     progress = None if as_json else (lambda message: typer.echo(f"… {message}", err=True))

@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 
 from cnnedge._text import plural
-from cnnedge.cli._common import handle_errors, model_option, writable_folder
+from cnnedge.cli._common import (
+    handle_errors,
+    is_tty,
+    model_option,
+    quiet_tensorflow,
+    verbose_option,
+    writable_folder,
+)
 
 DATA_HELP = (
     "MNIST source: mnist.npz, a folder of IDX files, or a folder of class subfolders 0-9. "
@@ -38,8 +45,10 @@ def train(
         help="Continue an interrupted run folder to its planned epochs (its own recipe).",
         show_default=False,
     ),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Train the reference CNN (12 epochs, batch 100) and write a run folder."""
+    quiet_tensorflow(verbose)
     from cnnedge.train import TrainConfig
     from cnnedge.train import train as run_training
 
@@ -51,6 +60,9 @@ def train(
         limit=limit,
         out=out,
         resume=resume,
+        # Keras's progress bar redraws a line with ANSI codes: on a terminal only. Into a
+        # file or a pipe, one plain line per epoch.
+        verbose=1 if is_tty() else 2,
     )
     result = run_training(config)
     if result.interrupted:
@@ -93,12 +105,15 @@ def evaluate(
     as_json: bool = typer.Option(
         False, "--json", help="Print the figures as JSON on standard output."
     ),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Accuracy, errors, per-class precision/recall, a gallery and a confusion matrix.
 
     On the MNIST test set, or on a folder of class subfolders 0-9 of pictures (photos are
     read as `cnnedge predict` reads them: the digit found, then the model).
     """
+    if model is None or model.suffix.lower() in (".keras", ".h5"):  # runs in TensorFlow
+        quiet_tensorflow(verbose)
     from cnnedge.train import evaluate as run_evaluation
 
     result = run_evaluation(model, data=data, out=out, limit=limit, split=split)

@@ -36,6 +36,7 @@ class TrainConfig:
     data: str | None = None
     limit: int | None = None
     out: Path | None = None
+    #: Keras's: 0 silent, 1 the model summary and a progress bar, 2 one line per epoch.
     verbose: int = 1
     #: A run folder to continue; its own recipe and data source are used.
     resume: Path | None = None
