@@ -287,3 +287,15 @@ def test_region_outside_the_image_is_a_usage_error(webcam_video) -> None:
     )
     assert result.exit_code == 2
     assert "--roi: region 700,500,50,50 reaches to 750,550, past the 640x480 frame" in result.stderr
+
+
+def test_a_still_picture_as_camera_points_to_predict(tmp_path) -> None:
+    seven = ROOT / "tests" / "data" / "seven.png"
+    renamed = tmp_path / "still.mp4"
+    renamed.write_bytes(seven.read_bytes())
+    for path in (seven, renamed):
+        result = runner.invoke(app, ["webcam", "-c", str(path), "-m", str(TINY), "--no-show"])
+        assert result.exit_code == 2
+        assert "it is a still picture, not a video" in result.stderr
+        assert f"`cnnedge predict {path}`" in result.stderr
+        assert "0 readings" not in result.stderr
