@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnedge.edge import Box, DigitClassifier
+from cnnedge.errors import ImageError
 
-SEVEN = Path(__file__).parent / "data" / "seven.png"
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parents[1]
+SEVEN = ROOT / "tests" / "data" / "seven.png"
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +33,67 @@ def test_a_box_unpacks_like_a_tuple(classifier):
     assert box == (x, y, w, h)
     assert (box.x2, box.y2) == (x + w, y + h)
     assert Box(10, 20, 5, 5).union(Box(0, 22, 3, 10)) == Box(0, 20, 15, 12)
+
+
+# ---------------------------------------------------------------------------------------
+# PIL images, without Pillow as a dependency
+
+
+def test_a_pil_image_is_read_and_its_box_unpacks(classifier):
+    from PIL import Image
+
+    with Image.open(SEVEN) as image:
+        prediction = classifier.classify(image)
+    x, y, w, h = prediction.box
+    assert prediction.digit == 7
+    assert (x, y, w, h) == tuple(classifier.classify(SEVEN).box)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"])
+def test_pil_modes_read_as_the_same_file_does(mode, tmp_path):
+    from PIL import Image
+
+    from cnnedge.edge import load_image
+
+    rng = np.random.default_rng(0)
+    # Every channel different, so RGB read as BGR (or the reverse) cannot pass.
+    colours = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    image = Image.fromarray(colours)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (24, 32), dtype=np.uint16))
+    elif mode != "RGB":
+        image = image.convert(mode)
+    path = tmp_path / "picture.png"
+    image.save(path)
+    with Image.open(path) as opened:
+        from_pil = load_image(opened)
+    assert np.array_equal(from_pil, load_image(path))  # OpenCV's reading of the same file
+
+
+def test_rgb_becomes_bgr():
+    from PIL import Image
+
+    from cnnedge.edge import load_image
+
+    red = Image.new("RGB", (8, 8), (255, 0, 0))
+    assert load_image(red)[0, 0].tolist() == [0, 0, 255]  # blue, green, red
+
+
+def test_pil_is_not_imported_unless_given():
+    code = (
+        "import sys, numpy as np\n"
+        "from cnnedge.edge import DigitClassifier, load_image\n"
+        f"DigitClassifier().classify({str(SEVEN)!r})\n"
+        "load_image(np.zeros((8, 8), np.uint8))\n"
+        "assert 'PIL' not in sys.modules, 'PIL was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in base if d.lower().startswith("pillow")]
+
+
+def test_an_unknown_object_names_what_is_accepted():
+    from cnnedge.edge import load_image
+
+    with pytest.raises(ImageError, match="a NumPy array or a PIL image"):
+        load_image(object())

@@ -357,7 +357,9 @@ def test_arrays_that_are_not_pictures(tiny, array, match):
     "source", [None, 7, 3.5, [[0, 1], [1, 0]], {"image": 1}, object()], ids=repr
 )
 def test_things_that_are_not_images(tiny, source):
-    _refused_by_all_three(tiny, source, r"pass a file path, encoded image bytes or a NumPy array")
+    _refused_by_all_three(
+        tiny, source, r"pass a file path, encoded image bytes, a NumPy array or a PIL image"
+    )
 
 
 def _views(image: np.ndarray) -> dict[str, np.ndarray]:
