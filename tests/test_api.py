@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,77 @@ def test_an_unknown_object_names_what_is_accepted():
 
     with pytest.raises(ImageError, match="a NumPy array or a PIL image"):
         load_image(object())
+
+
+# ---------------------------------------------------------------------------------------
+# Threads
+
+
+def test_one_classifier_shared_by_six_threads_reads_as_one_thread_does(mnist):
+    from concurrent.futures import ThreadPoolExecutor
+
+    classifier = DigitClassifier(threads=1)
+    frames = [mnist.x_test[i] for i in range(60)]
+    expected = [classifier.classify(frame).probabilities for frame in frames]
+
+    def work(offset: int) -> list[bool]:
+        same = []
+        for round_ in range(20):
+            for i in range(offset, len(frames), 6):
+                got = classifier.classify(frames[i]).probabilities
+                same.append(got == expected[i])
+            if round_ % 5 == 0:  # batches and numbers share the session too
+                batch = classifier.classify_batch(frames[offset : offset + 4])
+                same += [p.probabilities == expected[offset + k] for k, p in enumerate(batch)]
+        return same
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = [x for part in pool.map(work, range(6)) for x in part]
+    assert all(results), f"{results.count(False)} of {len(results)} readings differed"
+    assert "Thread safety:" in (DigitClassifier.__doc__ or "")
+
+
+# ---------------------------------------------------------------------------------------
+# Documented errors
+
+
+def _public_entry_points() -> dict[str, object]:
+    """What an app calls with its users' input: each must say what it raises."""
+    from cnnedge.data import labelled_files, load_mnist
+    from cnnedge.edge import LiveConfig, LiveLoop, load_image, open_source, run_live
+    from cnnedge.edge.info import model_info
+    from cnnedge.edge.live import RecordSink, Roi, SnapshotSink
+    from cnnedge.train import evaluate, train
+
+    points = {
+        "DigitClassifier": DigitClassifier,
+        "DigitClassifier.classify": DigitClassifier.classify,
+        "DigitClassifier.classify_batch": DigitClassifier.classify_batch,
+        "DigitClassifier.read_number": DigitClassifier.read_number,
+        "DigitClassifier.predict_mnist": DigitClassifier.predict_mnist,
+        "load_image": load_image,
+        "open_source": open_source,
+        "LiveConfig": LiveConfig,
+        "LiveLoop.run": LiveLoop.run,
+        "run_live": run_live,
+        "Roi.parse": Roi.parse,
+        "Roi.box": Roi.box,
+        "RecordSink": RecordSink,
+        "SnapshotSink": SnapshotSink,
+        "model_info": model_info,
+        "load_mnist": load_mnist,
+        "labelled_files": labelled_files,
+        "train": train,
+        "evaluate": evaluate,
+    }
+    try:
+        from cnnedge.export import export_model
+    except ImportError:  # pragma: no cover - the train extra
+        return points
+    return {**points, "export_model": export_model}
+
+
+@pytest.mark.parametrize("name", sorted(_public_entry_points()))
+def test_public_docstrings_say_what_they_raise(name):
+    doc = _public_entry_points()[name].__doc__ or ""
+    assert re.search(r"\bRaises\b", doc), f"{name}'s docstring does not say what it raises"

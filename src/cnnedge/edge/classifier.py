@@ -139,6 +139,17 @@ class DigitClassifier:
     input shape and the rest from ``input_range`` (default 0-1), ``polarity`` (default
     white-on-black, as MNIST) and ``output`` (default: detected from the values); these
     options also override the metadata.
+
+    Raises :class:`~cnnedge.errors.ModelError` when the model is missing, unreadable, not
+    ONNX or not a digit classifier cnnedge can feed, and
+    :class:`~cnnedge.errors.ArgumentError` for an option out of range.
+
+    Thread safety: one classifier may be shared by any number of threads. ``classify``,
+    ``classify_batch``, ``read_number`` and ``predict_mnist`` can run at the same time:
+    onnxruntime runs one session from several threads, and the buffers of the one-frame
+    fast path serve one thread at a time (the others take the general path). Those calls
+    only read the classifier's settings; pass ``threshold=`` to a call rather than
+    assigning ``threshold`` while other threads read.
     """
 
     def __init__(
@@ -209,7 +220,13 @@ class DigitClassifier:
     # Reading pictures
 
     def classify(self, image: ImageInput, *, threshold: float | None = None) -> Prediction:
-        """The digit in one picture (a path, encoded bytes or an array)."""
+        """The digit in one picture: a path, encoded bytes, an array or a PIL image.
+
+        ``threshold`` replaces the classifier's for this call. Raises
+        :class:`~cnnedge.errors.ImageError` when the picture cannot be read (see
+        :func:`~cnnedge.edge.load_image`), :class:`~cnnedge.errors.ArgumentError` for a
+        threshold outside 0-1 and :class:`~cnnedge.errors.ModelError` when the model fails.
+        """
         return self.classify_batch([image], threshold=threshold)[0]
 
     def classify_batch(
@@ -217,8 +234,13 @@ class DigitClassifier:
     ) -> list[Prediction]:
         """The digit in each picture, with one model run for the whole batch.
 
-        ``images`` is a list (or any iterable) of paths, encoded bytes or arrays, or an
-        array stacking images of one size, (N, H, W) or (N, H, W, C).
+        ``images`` is a list (or any iterable) of paths, encoded bytes, arrays or PIL
+        images, or an array stacking images of one size, (N, H, W) or (N, H, W, C).
+
+        Raises :class:`~cnnedge.errors.ImageError` for the first picture that cannot be
+        read, :class:`~cnnedge.errors.ArgumentError` when ``images`` is one image rather
+        than a batch (or for a threshold outside 0-1) and
+        :class:`~cnnedge.errors.ModelError` when the model fails.
         """
         limit = self._limit(threshold)
         crops = [find_digit(load_image(image)) for image in _batch_items(images)]
@@ -229,6 +251,8 @@ class DigitClassifier:
 
         Touching digits form one blob of ink; each way of cutting it is classified (all in
         one batch) and the cut whose digits the model is surest of wins.
+
+        Raises what :meth:`classify` raises.
         """
         limit = self._limit(threshold)
         blobs = segment_number(load_image(image))
@@ -257,6 +281,10 @@ class DigitClassifier:
         """Class probabilities (N, classes) for MNIST frames: uint8 (N, 28, 28), white on black.
 
         No preprocessing: this is the model alone, as evaluation on MNIST needs.
+
+        Raises :class:`~cnnedge.errors.ArgumentError` for frames of another shape (or that
+        are not an array), :class:`~cnnedge.errors.ImageError` for values that are not
+        pixels and :class:`~cnnedge.errors.ModelError` when the model fails.
         """
         if type(frames) is np.ndarray and frames.shape == (1, 28, 28) and frames.dtype == np.uint8:
             # One camera frame's digit: the common case at batch 1, where every check and

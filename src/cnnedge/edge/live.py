@@ -224,6 +224,8 @@ class LiveConfig:
     the classifier's). ``smoothing``: the stabilizer's vote. ``max_fps``: cap on frames
     processed per second. ``max_frames``: stop after this many. ``drop_stale``: read live
     sources latest-first (True) or every frame in order (False).
+
+    Raises :class:`~cnnedge.errors.ArgumentError` for a value out of range.
     """
 
     roi: Roi = DEFAULT_ROI
@@ -444,6 +446,14 @@ class LiveLoop:
         return self._summary
 
     def run(self) -> LiveSummary:
+        """Read until the source ends or the loop is stopped; the run's summary.
+
+        Raises :class:`~cnnedge.errors.CameraError` when the source stops delivering,
+        :class:`~cnnedge.errors.RegionError` when the region does not fit the first frame,
+        KeyboardInterrupt on Ctrl-C, and what a sink raises (other than StopLive); the
+        source is released and the sinks closed first, and :attr:`summary` is set.
+        RuntimeError when the loop has already run.
+        """
         if self._ran:
             raise RuntimeError("a LiveLoop runs once; make a new one for another run")
         self._ran = True
@@ -642,7 +652,11 @@ def run_live(
     config: LiveConfig | None = None,
     sinks: Iterable[Sink | Callable[[LiveFrame], None]] = (),
 ) -> LiveSummary:
-    """Run a :class:`LiveLoop` to its end and return its summary."""
+    """Run a :class:`LiveLoop` to its end and return its summary.
+
+    Raises what :meth:`LiveLoop.run` raises, and :class:`~cnnedge.errors.ArgumentError`
+    for a config out of range.
+    """
     return LiveLoop(source, classifier, config=config, sinks=sinks).run()
 
 

@@ -104,6 +104,11 @@ def train(
 
     The test set is evaluated after every epoch for the record only: the saved model is
     always the last completed epoch's, never one picked by test accuracy.
+
+    Raises :class:`OutputError` (before the data is loaded) when the run folder cannot be
+    written, :class:`DataError` for missing or malformed data or a bad recipe,
+    :class:`ModelError` when a run to resume is incomplete or already done, and
+    :class:`MissingDependencyError` without ``cnnedge[train]``.
     """
     config = config or TrainConfig()
     require("keras", extra="train", purpose="Training")
