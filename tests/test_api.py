@@ -136,6 +136,7 @@ def _public_entry_points() -> dict[str, object]:
     """What an app calls with its users' input: each must say what it raises."""
     from cnnedge.data import labelled_files, load_mnist
     from cnnedge.edge import LiveConfig, LiveLoop, load_image, open_source, run_live
+    from cnnedge.edge.annotate import ResultSaver
     from cnnedge.edge.info import model_info
     from cnnedge.edge.live import RecordSink, Roi, SnapshotSink
     from cnnedge.train import evaluate, train
@@ -156,6 +157,7 @@ def _public_entry_points() -> dict[str, object]:
         "RecordSink": RecordSink,
         "SnapshotSink": SnapshotSink,
         "model_info": model_info,
+        "ResultSaver": ResultSaver,
         "load_mnist": load_mnist,
         "labelled_files": labelled_files,
         "train": train,

@@ -162,3 +162,51 @@ def test_the_threshold_defaults_say_why_they_differ():
     assert "webcam's default is 0.5" in predict
     assert "[default: 0.5]" in webcam
     assert "above predict's 0" in webcam
+
+
+def test_save_draws_what_was_read_and_save_crop_keeps_what_the_model_saw(tmp_path, mnist):
+    from cnnedge.edge import DigitClassifier, load_image
+
+    pictures = tmp_path / "pictures"
+    (pictures / "more").mkdir(parents=True)
+    assert cv2.imwrite(str(pictures / "a.png"), _photo(mnist.x_test[0]))  # a 7
+    assert cv2.imwrite(str(pictures / "more" / "a.png"), _photo(mnist.x_test[1]))  # a 2
+    assert cv2.imwrite(str(pictures / "blank.jpg"), np.full((200, 240), 230, np.uint8))
+    drawn, crops = tmp_path / "drawn", tmp_path / "crops"
+    result = _predict(str(pictures), "--save", str(drawn), "--save-crop", str(crops))
+    assert result.exit_code == 0, result.output
+
+    # One annotated picture per image, named after it (a second a.png becomes a-2.png).
+    assert sorted(p.name for p in drawn.iterdir()) == ["a-2.png", "a.png", "blank.jpg"]
+    original = load_image(pictures / "a.png")
+    annotated = cv2.imread(str(drawn / "a.png"))
+    assert annotated.shape[:2] == original.shape[:2]
+    green = (annotated[..., 1] > 150) & (annotated[..., 0] < 100) & (annotated[..., 2] < 100)
+    x, y, w, _ = json.loads(_predict("--json", str(pictures / "a.png")).stdout)["box"]
+    assert green[y, x : x + w].mean() > 0.9  # the box's top edge is drawn in green
+
+    # Crops: 28x28, in the folder of the digit read, exactly what the model read.
+    assert sorted(p.relative_to(crops).as_posix() for p in crops.rglob("*.png")) == [
+        "2/a-2.png",
+        "7/a.png",
+    ]
+    frame = DigitClassifier(TINY).classify(pictures / "a.png").frame
+    assert np.array_equal(cv2.imread(str(crops / "7" / "a.png"), cv2.IMREAD_GRAYSCALE), frame)
+    assert result.stderr.strip().endswith(f"pictures drawn in {drawn}, crops in {crops}")
+
+
+def test_the_summary_counts_the_lines(tmp_path, mnist):
+    assert cv2.imwrite(str(tmp_path / "seven.png"), _photo(mnist.x_test[0]))
+    assert cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 240), 230, np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    args = [str(tmp_path), str(tmp_path / "missing.png"), str(tmp_path / "*.gif")]
+    result = _predict(*args)
+    assert result.exit_code == 1
+    summary = result.stderr.splitlines()[-1]
+    assert summary == "5 images: 1 read, 1 no digit, 3 failed"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(result.stdout.splitlines()) + len(errors) == 5
+
+    as_json = _predict("--json", *args)
+    assert len(as_json.stdout.splitlines()) == 5  # every image one object, errors too
+    assert as_json.stderr.splitlines()[-1] == summary

@@ -37,8 +37,10 @@ def a_file(tmp_path) -> Path:
         (["evaluate", "--model", str(TINY), "--out", "{file}/ev"], "--out"),
         (["export", "{file}/x.onnx"], "OUTPUT"),
         (["train", "--out", "{file}/run"], "--out"),
+        (["predict", "--save", "{file}/drawn", str(TINY)], "--save"),
+        (["predict", "--save-crop", "/proc/crops", str(TINY)], "--save-crop"),
     ],
-    ids=["record", "snapshot-dir", "evaluate-out", "export", "train-out"],
+    ids=["record", "snapshot-dir", "evaluate-out", "export", "train-out", "save", "save-crop"],
 )
 def test_an_output_that_cannot_be_written_is_a_usage_error_at_once(args, option, a_file):
     started = time.monotonic()

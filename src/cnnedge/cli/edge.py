@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
     debug_enabled,
@@ -31,6 +32,7 @@ from cnnedge.cli._common import (
     model_option,
     threads_option,
     threshold_option,
+    writable_folder,
 )
 from cnnedge.errors import CnnedgeError, ImageError
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from cnnedge.edge import DigitClassifier, Prediction, Reading
+    from cnnedge.edge.annotate import ResultSaver
 
 #: From this many files on, a progress bar is shown (on a terminal).
 PROGRESS_FROM = 20
@@ -80,23 +83,50 @@ def predict(
     ),
     threads: int | None = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
+    save: Path | None = typer.Option(
+        None,
+        "--save",
+        metavar="DIR",
+        help="Save each picture with the boxes and digits read drawn on it into DIR.",
+        file_okay=False,
+        show_default=False,
+        callback=writable_folder,
+    ),
+    save_crop: Path | None = typer.Option(
+        None,
+        "--save-crop",
+        metavar="DIR",
+        help="Save the 28x28 picture the model read of each digit into DIR/0/ ... DIR/9/ "
+        "(DIR/none/ below the threshold): what the model saw, to see why a reading went "
+        "wrong.",
+        file_okay=False,
+        show_default=False,
+        callback=writable_folder,
+    ),
 ) -> None:
     """Read the handwritten digit in each image (see PREDICT_HELP)."""
     from cnnedge.edge import DigitClassifier
+    from cnnedge.edge.annotate import ResultSaver
 
     files, failures = expand_paths(paths)
     classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    saver = (
+        None
+        if save is None and save_crop is None
+        else ResultSaver(save_dir=save, crop_dir=save_crop)
+    )
+    out = _Output(as_json=as_json, number=number, threshold=classifier.threshold, saver=saver)
     for path, reason in failures:
-        _report_failure(path, reason, as_json)
+        out.failure(path, reason)
 
-    failed = len(failures)
     # A closed output (`cnnedge predict ... | head`) ends the command in handle_errors.
     with _progress(len(files)) as advance:
         for chunk_start in range(0, len(files), CHUNK):
             chunk = files[chunk_start : chunk_start + CHUNK]
-            failed += _process(classifier, chunk, number=number, as_json=as_json)
+            _process(classifier, chunk, out)
             advance(len(chunk))
-    if failed:
+    typer.echo(out.summary(save, save_crop), err=True)
+    if out.failed:
         raise typer.Exit(1)
 
 
@@ -154,28 +184,25 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, failures
 
 
-def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as_json: bool) -> int:
-    """Read and report the files of ``chunk``; how many failed."""
+def _process(classifier: DigitClassifier, chunk: list[Path], out: _Output) -> None:
+    """Read and report the files of ``chunk``."""
     from cnnedge.edge import load_image
 
     loaded: list[tuple[Path, np.ndarray]] = []
-    failed = 0
     for path in chunk:
         try:
             with _library_stderr() as chatter:
                 image = load_image(_read_stdin() if path == STDIN else path)
         except ImageError as exc:
             name = _name(path)
-            _report_failure(name, _reason(exc, name, chatter()), as_json)
-            failed += 1
+            out.failure(name, _reason(exc, name, chatter()))
         except Exception as exc:  # a bug: this file is reported, the others are still read
             if debug_enabled():
                 raise
-            _report_failure(_name(path), internal_error(exc), as_json)
-            failed += 1
+            out.failure(_name(path), internal_error(exc))
         else:
             loaded.append((path, image))
-    if not number and loaded:
+    if not out.number and loaded:
         try:
             predictions = classifier.classify_batch([image for _, image in loaded])
         except CnnedgeError:
@@ -185,10 +212,10 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
                 raise
             # A bug triggered by one of the pictures: read them one by one to name it.
         else:
-            for (path, _), prediction in zip(loaded, predictions, strict=True):
-                _report(_name(path), prediction, as_json, classifier.threshold)
-            return failed
-    read = classifier.read_number if number else classifier.classify
+            for (path, image), prediction in zip(loaded, predictions, strict=True):
+                out.result(_name(path), image, prediction)
+            return
+    read = classifier.read_number if out.number else classifier.classify
     for path, image in loaded:
         try:
             result = read(image)
@@ -197,11 +224,9 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
         except Exception as exc:
             if debug_enabled():
                 raise
-            _report_failure(_name(path), internal_error(exc), as_json)
-            failed += 1
+            out.failure(_name(path), internal_error(exc))
         else:
-            _report(_name(path), result, as_json, classifier.threshold)
-    return failed
+            out.result(_name(path), image, result)
 
 
 def _name(path: Path) -> str:
@@ -273,8 +298,46 @@ def _library_stderr() -> Iterator[Callable[[], str]]:
         os.close(saved)
 
 
+class _Output:
+    """Where each picture's one line goes (stdout, or stderr for a failure), the pictures
+    saved, and the counts for the closing summary, which add up to the lines printed."""
+
+    def __init__(
+        self, *, as_json: bool, number: bool, threshold: float, saver: ResultSaver | None
+    ) -> None:
+        self.as_json = as_json
+        self.number = number
+        self.threshold = threshold
+        self.saver = saver
+        self.read = self.unread = self.failed = 0
+
+    def result(self, name: str, image: np.ndarray, result: Prediction | Reading) -> None:
+        _report(name, result, self.as_json, self.threshold)
+        found = bool(result.text) if self.number else result.digit is not None  # type: ignore[union-attr]
+        self.read += found
+        self.unread += not found
+        if self.saver is not None:
+            self.saver.save(Path(name).name if name != STDIN_NAME else "stdin", image, result)
+
+    def failure(self, name: str, reason: str) -> None:
+        self.failed += 1
+        if self.as_json:
+            typer.echo(json.dumps({"path": name, "error": reason}))
+        else:
+            typer.echo(f"error: {name}: {reason}", err=True)
+
+    def summary(self, save: Path | None, save_crop: Path | None) -> str:
+        """One line: "3 images: 2 read, 1 no digit, 0 failed", and where pictures went."""
+        total = self.read + self.unread + self.failed
+        none = "no number" if self.number else "no digit"
+        line = f"{plural(total, 'image')}: {self.read} read, {self.unread} {none}, "
+        line += f"{self.failed} failed"
+        saved = (("pictures drawn", save), ("crops", save_crop))
+        places = [f"{what} in {where}" for what, where in saved if where is not None]
+        return line + (f"; {', '.join(places)}" if places else "")
+
+
 def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
-    from cnnedge._text import plural
     from cnnedge.edge import Reading
 
     if as_json:
@@ -299,13 +362,6 @@ def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: f
             f"{path}: no digit (best guess {best} at {result.confidence:.3f}, below the "
             f"threshold {threshold:g})"
         )
-
-
-def _report_failure(path: str, reason: str, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"path": path, "error": reason}))
-    else:
-        typer.echo(f"error: {path}: {reason}", err=True)
 
 
 class _progress:

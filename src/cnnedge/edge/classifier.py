@@ -14,7 +14,7 @@ import numbers
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
@@ -60,13 +60,16 @@ class Prediction:
 
     ``digit`` is None when there is no digit: either no writing was found (``box`` is
     None and ``probabilities`` are all zero) or the model's ``confidence`` was below the
-    threshold (``box`` and ``probabilities`` still say what it saw).
+    threshold (``box`` and ``probabilities`` still say what it saw). ``frame`` is the
+    28x28 uint8 picture (white on black) the model read, None when nothing was found: what
+    ``cnnedge predict --save-crop`` saves.
     """
 
     digit: int | None
     confidence: float
     probabilities: tuple[float, ...]
     box: Box | None
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def found(self) -> bool:
@@ -351,7 +354,8 @@ class DigitClassifier:
             best = int(np.argmax(p))
             confidence = float(p[best])
             digit = best if confidence >= limit else None
-            out.append(Prediction(digit, confidence, tuple(float(v) for v in p), crop.box))
+            probabilities = tuple(float(v) for v in p)
+            out.append(Prediction(digit, confidence, probabilities, crop.box, frame=crop.frame))
         return out
 
     def _feed(self, frames: np.ndarray) -> np.ndarray:

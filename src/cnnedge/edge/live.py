@@ -47,6 +47,7 @@ import numpy as np
 
 from cnnedge._atomic import atomic_path, check_writable, write_bytes
 from cnnedge._text import plural
+from cnnedge.edge.annotate import draw_label
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
@@ -708,27 +709,11 @@ def annotate(frame: LiveFrame) -> np.ndarray:
         label, colour = reading.describe(), _GREY
     else:
         label, colour = f"{reading.text}  {reading.confidence:.0%}", _GREEN
-    _label(out, label, (int(10 * scale), int(44 * scale)), 1.2 * scale, colour, thick)
+    draw_label(out, label, (int(10 * scale), int(44 * scale)), 1.2 * scale, colour, thick)
     small = 0.6 * scale
     fps_at = (int(10 * scale), height - int(12 * scale))
-    _label(out, f"{frame.fps:.1f} fps", fps_at, small, _WHITE, max(1, thick // 2))
+    draw_label(out, f"{frame.fps:.1f} fps", fps_at, small, _WHITE, max(1, thick // 2))
     return out
-
-
-def _label(
-    image: np.ndarray,
-    text: str,
-    origin: tuple[int, int],
-    scale: float,
-    colour: tuple[int, int, int],
-    thick: int,
-) -> None:
-    # A dark band behind the text keeps it legible on white paper and on a dark desk.
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    (w, h), base = cv2.getTextSize(text, font, scale, thick)
-    x, y = origin
-    cv2.rectangle(image, (x - 4, y - h - 6), (x + w + 4, y + base + 2), (0, 0, 0), -1)
-    cv2.putText(image, text, (x, y), font, scale, colour, thick, cv2.LINE_AA)
 
 
 # ---------------------------------------------------------------------------------------
