@@ -32,7 +32,7 @@ $(BASE_STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/cnnedge train --seed 0 --out runs/demo
-	$(BIN)/cnnedge evaluate runs/demo/model.keras --out runs/demo/evaluation
+	$(BIN)/cnnedge evaluate --model runs/demo/model.keras --out runs/demo/evaluation
 	$(BIN)/cnnedge export runs/demo/model.onnx --model runs/demo/model.keras --int8
 	$(BIN)/cnnedge predict tests/data/seven.png --model runs/demo/model.onnx
 

@@ -332,8 +332,8 @@ commands() {
     for model in "${MODELS[@]}"; do
         opts=()
         [[ $model == digits.onnx ]] || opts=(--model "$models/$model") # else the bundled default
-        run "info-$model" "$side" "$cli" info --json "$models/$model"
-        run "info-text-$model" "$side" "$cli" info "$models/$model"
+        run "info-$model" "$side" "$cli" info --json --model "$models/$model"
+        run "info-text-$model" "$side" "$cli" info --model "$models/$model"
         run "predict-$model" "$side" "$cli" predict --json "${opts[@]}" "${IMAGE_LIST[@]}"
         run "number-$model" "$side" "$cli" predict --json --number "${opts[@]}" "${IMAGE_LIST[@]}"
         # The model alone, on the host's frames: the same input on both sides.
@@ -423,7 +423,7 @@ describe() { # describe NAME: the command line behind NAME
         version) echo "cnnedge --version" ;;
         webcam) echo "cnnedge webcam --camera digits.mp4 --no-show --json" ;;
         frames) echo "aarch64_check.py frames IMAGES" ;;
-        info-*) echo "cnnedge info --json $model" ;;
+        info-*) echo "cnnedge info --json --model $model" ;;
         model-*) echo "aarch64_check.py model HOST_FRAMES --model $model" ;;
         predict-digits.onnx) echo "cnnedge predict --json IMAGES" ;;
         number-digits.onnx) echo "cnnedge predict --json --number IMAGES" ;;
@@ -480,7 +480,7 @@ describe() { # describe NAME: the command line behind NAME
     echo "## Output on aarch64 (qemu -cpu $CPU)"
     for model in "${MODELS[@]}"; do
         echo
-        echo "\`cnnedge info $model\`:"
+        echo "\`cnnedge info --model $model\`:"
         echo
         echo '```'
         cat "$OUT/info-text-$model.$CPU.out"

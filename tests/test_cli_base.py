@@ -79,7 +79,7 @@ def test_unexpected_exception_is_one_internal_error_line(tmp_path, monkeypatch):
     monkeypatch.setattr(cnnedge.train, "evaluate", broken)
     model = tmp_path / "m.keras"
     model.write_bytes(b"x")
-    result = runner.invoke(app, ["evaluate", str(model)])
+    result = runner.invoke(app, ["evaluate", "--model", str(model)])
     assert result.exit_code == 3
     assert "Traceback" not in result.output
     (line,) = [line for line in result.output.splitlines() if line.strip()]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -36,7 +42,8 @@ def test_train_command_writes_a_run(tmp_path, mnist_path):
     assert result.exit_code == 0, result.output
     assert "Total params: 255,274" in result.output  # the model summary is printed
     assert "test accuracy" in result.output
-    assert f"cnnedge evaluate {out / 'model.keras'}" in result.output
+    assert " after 1 epoch\n" in result.output
+    assert f"cnnedge evaluate --model {out / 'model.keras'}" in result.output
     assert (out / "model.keras").is_file()
     assert json.loads((out / "report.json").read_text())["data"]["train_images"] == 500
 
@@ -62,6 +69,7 @@ def test_evaluate_keras_model_writes_figures(tmp_path, small_keras_model, mnist_
         app,
         [
             "evaluate",
+            "--model",
             str(small_keras_model),
             "--data",
             str(mnist_path),
@@ -72,7 +80,7 @@ def test_evaluate_keras_model_writes_figures(tmp_path, small_keras_model, mnist_
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "1000 test images" in result.output
+    assert "on 1000 images (the test images of " in result.output
     assert "precision" in result.output
     gallery, confusion = out / "misclassified.png", out / "confusion.png"
     assert gallery.read_bytes()[:8] == PNG
@@ -97,6 +105,7 @@ def test_evaluate_json_goes_to_stdout(tmp_path, small_keras_model, mnist_path):
         app,
         [
             "evaluate",
+            "--model",
             str(small_keras_model),
             "--data",
             str(mnist_path),
@@ -114,15 +123,15 @@ def test_evaluate_json_goes_to_stdout(tmp_path, small_keras_model, mnist_path):
 
 
 def test_evaluate_missing_model_is_a_usage_error(tmp_path):
-    result = runner.invoke(app, ["evaluate", str(tmp_path / "nope.keras")])
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "nope.keras")])
     assert result.exit_code == 2
-    assert "does not exist" in result.output
+    assert "model not found" in result.output
 
 
 def test_evaluate_corrupt_model_is_one_line(tmp_path, mnist_path):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"garbage")
-    result = runner.invoke(app, ["evaluate", str(bad), "--data", str(mnist_path)])
+    result = runner.invoke(app, ["evaluate", "--model", str(bad), "--data", str(mnist_path)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "bad.keras is not a Keras model file" in result.output
@@ -134,7 +143,16 @@ def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path)
     bundled = files("cnnedge.models") / "digits.onnx"
     result = runner.invoke(
         app,
-        ["evaluate", str(bundled), "--data", str(mnist_path), "--out", str(tmp_path), "--json"],
+        [
+            "evaluate",
+            "--model",
+            str(bundled),
+            "--data",
+            str(mnist_path),
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
@@ -142,3 +160,84 @@ def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path)
     # The bundled model's recorded test accuracy (src/cnnedge/models/README.md).
     assert figures["errors"] == 69
     assert (tmp_path / "confusion.png").read_bytes()[:8] == PNG
+
+
+def _photo(frame: np.ndarray) -> np.ndarray:
+    big = cv2.resize(frame, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC)
+    alpha = cv2.GaussianBlur((big > 110).astype(np.float32), (0, 0), 1)
+    alpha = cv2.copyMakeBorder(alpha, 40, 40, 60, 60, cv2.BORDER_CONSTANT)
+    return np.clip(235 - 200 * alpha, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_folder(tmp_path, mnist) -> Path:
+    """Photos of digits in class folders 0-9, seven of each; one of the 3s is a blank page."""
+    folder = tmp_path / "photos"
+    for digit in range(10):
+        (folder / str(digit)).mkdir(parents=True)
+        for n, index in enumerate(np.flatnonzero(mnist.y_test == digit)[:7]):
+            assert cv2.imwrite(str(folder / str(digit) / f"{n}.png"), _photo(mnist.x_test[index]))
+    assert cv2.imwrite(str(folder / "3" / "6.png"), np.full((200, 240), 230, np.uint8))
+    return folder
+
+
+def test_evaluate_a_folder_reads_every_picture_through_the_finder(photo_folder, tmp_path):
+    tiny = Path(__file__).parent / "data" / "tiny_digits.onnx"
+    args = ["evaluate", "--model", str(tiny), "--data", str(photo_folder), "--json"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "all")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["count"] == 70  # not the held-out seventh: the folder is only evaluated
+    assert figures["data"] == f"every picture of {photo_folder}"
+    # No digit on the blank page: an error, not a reason to stop.
+    blanks = [m for m in figures["misclassified"] if m["predicted"] == -1]
+    page = {"index": 27, "real": 3, "predicted": -1, "path": str(photo_folder / "3" / "6.png")}
+    assert page in blanks
+    assert figures["no_digit"] == len(blanks)
+    assert figures["per_class"][3]["support"] == 7
+    assert sum(map(sum, figures["confusion"])) == 70 - len(blanks)
+    assert figures["accuracy"] > 0.8
+
+    split = runner.invoke(app, [*args, "--split", "--out", str(tmp_path / "split")])
+    assert split.exit_code == 0, split.output
+    held = json.loads(split.stdout)
+    assert held["count"] == 10
+    assert "held out from training (10 of 70)" in held["data"]
+
+    text = runner.invoke(app, [*args[:-1], "--out", str(tmp_path / "text")])
+    assert "on 70 images (every picture of " in text.stdout
+    assert f"{len(blanks)} with no digit found" in text.stdout
+
+
+# TensorFlow's C++ log lines (absl's "I0000 00:00:..." and its preamble) and names in them.
+TF_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuda|cuInit", re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_training_prints_no_tensorflow_logs_nor_ansi_codes_into_a_pipe(tmp_path, mnist_path):
+    out = tmp_path / "run"
+    train = _cnnedge("train", "--epochs", "1", "--limit", "500", "--data", str(mnist_path),
+                     "--out", str(out))  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    assert TF_LOG.findall(train.stderr) == [], train.stderr
+    assert train.stderr == ""
+    assert "\x1b[" not in train.stdout  # no progress bar redrawn into a pipe
+    assert "5/5 - " in train.stdout  # one plain line per epoch instead
+    assert " after 1 epoch\n" in train.stdout
+
+    # --verbose shows them again, for when TensorFlow itself misbehaves.
+    evaluate = _cnnedge("evaluate", "--model", str(out / "model.keras"), "--data",
+                        str(mnist_path), "--limit", "100", "--out", str(tmp_path / "ev"),
+                        "--verbose")  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+    plain = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, timeout=120
+    )
+    assert bool(TF_LOG.search(evaluate.stderr)) == bool(TF_LOG.search(plain.stderr))
+
+
+def _cnnedge(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys\nfrom cnnedge.cli import main\nsys.argv = ['cnnedge', *sys.argv[1:]]\nmain()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )

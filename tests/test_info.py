@@ -179,7 +179,7 @@ def test_info_json_round_trips(tmp_path):
 
 def test_cli_info_text_and_json(zoo_model):
     runner = CliRunner()
-    text = runner.invoke(app, ["info", str(TINY)])
+    text = runner.invoke(app, ["info", "--model", str(TINY)])
     assert text.exit_code == 0, text.output
     for fragment in (
         "opset       ai.onnx 17",
@@ -189,17 +189,17 @@ def test_cli_info_text_and_json(zoo_model):
         "metadata    cnnedge",
     ):
         assert fragment in text.output
-    as_json = runner.invoke(app, ["info", "--json", str(zoo_model)])
+    as_json = runner.invoke(app, ["info", "--json", "--model", str(zoo_model)])
     assert as_json.exit_code == 0
     assert json.loads(as_json.output)["outputs"][0]["name"] == "Plus214_Output_0"
 
 
 def test_cli_info_errors(tmp_path):
     runner = CliRunner()
-    assert runner.invoke(app, ["info", str(tmp_path / "missing.onnx")]).exit_code == 2
+    assert runner.invoke(app, ["info", "--model", str(tmp_path / "missing.onnx")]).exit_code == 2
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"nope")
-    result = runner.invoke(app, ["info", str(bad)])
+    result = runner.invoke(app, ["info", "--model", str(bad)])
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot load")
 
@@ -216,7 +216,7 @@ def test_info_needs_neither_tensorflow_nor_onnx(zoo_model):
     subprocess.run([sys.executable, "-c", code], check=True)
     cli = (
         "import sys; sys.modules['onnx'] = None\n"
-        f"sys.argv = ['cnnedge', 'info', {str(TINY)!r}]\n"
+        f"sys.argv = ['cnnedge', 'info', '--model', {str(TINY)!r}]\n"
         "from cnnedge.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
         "loaded = {m for m, module in sys.modules.items() if module is not None}\n"

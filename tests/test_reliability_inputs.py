@@ -357,7 +357,9 @@ def test_arrays_that_are_not_pictures(tiny, array, match):
     "source", [None, 7, 3.5, [[0, 1], [1, 0]], {"image": 1}, object()], ids=repr
 )
 def test_things_that_are_not_images(tiny, source):
-    _refused_by_all_three(tiny, source, r"pass a file path, encoded image bytes or a NumPy array")
+    _refused_by_all_three(
+        tiny, source, r"pass a file path, encoded image bytes, a NumPy array or a PIL image"
+    )
 
 
 def _views(image: np.ndarray) -> dict[str, np.ndarray]:
@@ -550,8 +552,9 @@ def test_cli_reports_each_broken_file_on_one_line(tmp_path, bad_files, seven):
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [f"{good}: 7 (confidence {done.stdout.split()[-1]}"]
-    lines = done.stderr.splitlines()
+    *lines, summary = done.stderr.splitlines()
     assert len(lines) == len(broken), done.stderr
+    assert summary == f"{len(broken) + 1} images: 1 read, 0 no digit, {len(broken)} failed"
     for path in broken:  # folders are reported first, while the paths are expanded
         assert sum(line.startswith(f"error: {path}: ") for line in lines) == 1, path
     assert "Traceback" not in done.stderr

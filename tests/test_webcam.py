@@ -16,6 +16,7 @@ import time
 import types
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -188,10 +189,34 @@ def test_roi_parse_forms() -> None:
     assert Roi.parse("centre") is CENTER_ROI
     assert Roi.parse("100,80,320,240").box(640, 480) == Box(100, 80, 320, 240)
     assert Roi.parse("0.25,0.25,0.5,0.5").box(640, 480) == Box(160, 120, 320, 240)
-    # Clipped to the frame.
-    assert Roi.parse("600,400,100,100").box(640, 480) == Box(600, 400, 40, 80)
+    # Values up to 1 are fractions: a region of 1x1 pixels would be no region.
+    assert Roi.parse("0,0,1,1").box(640, 480) == Box(0, 0, 640, 480)
+    assert Roi.parse("0,0,1,1").is_full()
     assert CENTER_ROI.box(640, 480) == Box(128, 96, 384, 288)
     assert "centre 60%" in CENTER_ROI.describe()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0.2,0.2,1.5,0.5", "fractions of the frame are at most 1 (1.5 is more)"),
+        ("0.5,0.5,0.6,0.6", "x + w and y + h must be at most 1"),
+        ("0,0,0,10", "width and height must be more than 0"),
+        ("-5,0,100,100", "x and y must be 0 or more"),
+    ],
+)
+def test_roi_messages_name_what_was_typed(text: str, message: str) -> None:
+    with pytest.raises(RegionError) as caught:
+        Roi.parse(text)
+    assert f"{text!r}" in str(caught.value)
+    assert message in str(caught.value)
+    assert "Roi(" not in str(caught.value)
+
+
+def test_an_oversized_region_is_an_error_not_cut() -> None:
+    with pytest.raises(RegionError, match="past the 640x480 frame") as caught:
+        Roi.parse("600,400,100,100").box(640, 480)
+    assert "at most 40x80 pixels fit" in str(caught.value)
 
 
 @pytest.mark.parametrize("text", ["1,2", "a,b,c,d", "10.5,3,100,100", "0,0,0,10"])
@@ -221,7 +246,9 @@ def test_loop_over_an_iterator_reads_stabilizes_and_feeds_every_sink() -> None:
     )
     assert summary.frames == len(digits)
     assert summary.stopped == "end of video"
-    assert summary.readings == 2
+    # Every reading reported is a line printed, "no digit" too; 2 of them read a digit.
+    assert (summary.readings, summary.read) == (4, 2)
+    assert "4 readings (2 read, 2 no digit)" in summary.describe()
     assert [f.index for f in seen] == list(range(len(digits)))
     changes = [(f.index, f.reading.text) for f in seen if f.changed]
     assert [t for _, t in changes] == [None, "3", None, "5"]
@@ -252,10 +279,11 @@ def test_json_lines_and_number_mode() -> None:
     run_live([frame_of(4), frame_of(None)], FakeClassifier(), config=config,
              sinks=[PrintSink(out, json_lines=True)])  # fmt: skip
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    assert set(first) == {"time", "frame", "number", "confidence", "fps", "box"}
-    assert first["number"] == "44"
+    # The words of `cnnedge predict --number --json`, with the time, frame and fps.
+    assert set(first) == {"time", "frame", "text", "value", "confidence", "box", "digits", "fps"}
+    assert (first["text"], first["value"]) == ("44", 44)
     assert first["time"].endswith("Z")
-    assert second["number"] is None
+    assert (second["text"], second["value"]) == ("", None)
 
 
 def test_annotated_frame_is_drawn_once_and_shared() -> None:
@@ -679,3 +707,26 @@ def test_camera_spellings_are_told_apart(tmp_path) -> None:
         describe_source("rtsp://admin:hunter2@10.0.0.5/live")
         == "stream rtsp://admin:***@10.0.0.5/live"
     )
+
+
+def test_webcam_json_speaks_as_predict_json() -> None:
+    """One vocabulary: a webcam line is predict's JSON object with time, frame and fps."""
+    from cnnedge.edge import DigitClassifier
+
+    tiny = Path(__file__).parent / "data" / "tiny_digits.onnx"
+    seven = cv2.imread(str(Path(__file__).parent / "data" / "seven.png"))
+    frame = cv2.copyMakeBorder(seven, 40, 40, 60, 60, cv2.BORDER_CONSTANT, value=(255,) * 3)
+    classifier = DigitClassifier(tiny)
+    for number in (False, True):
+        out = io.StringIO()
+        config = LiveConfig(
+            roi=Roi.parse("20,10,250,200"), number=number, smoothing=StabilizerConfig(window=1)
+        )
+        run_live([frame], classifier, config=config, sinks=[PrintSink(out, json_lines=True)])
+        line = json.loads(out.getvalue())
+        read = classifier.read_number if number else classifier.classify
+        alone = read(frame).to_dict()
+        assert set(line) - {"time", "frame", "fps"} == set(alone)
+        assert (line.get("digit"), line.get("text")) == (alone.get("digit"), alone.get("text"))
+        # Boxes in frame pixels, as predict gives them for the whole picture.
+        assert line["box"] == pytest.approx(alone["box"], abs=3)

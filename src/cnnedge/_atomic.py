@@ -58,6 +58,52 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
             tmp.unlink()
 
 
+def check_writable(
+    target: str | os.PathLike[str], *, folder: bool = False, what: str | None = None
+) -> Path:
+    """``target`` as a Path, once it is known that it can be written; nothing is created.
+
+    A file (``folder=False``) must not be a folder, and the folder that will hold it must
+    be creatable and writable (atomic writes put a temporary file beside the target). A
+    folder must not be a file and must be creatable and writable. Writability is tried,
+    not guessed from permission bits, so read-only mounts and /proc are caught for root
+    too. ``what`` names the output in the message (default: the path).
+
+    Raises :class:`~cnnedge.errors.OutputError` saying why and what to do.
+    """
+    from cnnedge.errors import OutputError
+
+    path = Path(target).expanduser()
+    name = what or str(path)
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(f"cannot write {name}: {path} is a file, not a folder; name a folder")
+    if not folder and path.is_dir():
+        raise OutputError(
+            f"cannot write {name}: {path} is a folder; give a file name such as "
+            f"{path / ('output' + (path.suffix or '.dat'))}"
+        )
+    nearest = path if folder else path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise OutputError(
+            f"cannot write {name}: {nearest} is a file, not a folder, so nothing can be "
+            "created inside it; choose another path"
+        )
+    try:
+        # O_TMPFILE where the filesystem has it: an unnamed file, gone when closed.
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+        reason = reason[:1].lower() + reason[1:] if reason else str(exc)
+        raise OutputError(
+            f"cannot write {name}: {nearest} is not writable ({reason}); choose a "
+            "folder you can write to"
+        ) from None
+    return path
+
+
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``target`` atomically."""
     with atomic_path(target) as tmp:

@@ -20,10 +20,21 @@ import numpy as np
 
 from cnnedge.errors import DataError
 
-__all__ = ["ENV_VAR", "IMAGE_SUFFIXES", "Digits", "load_mnist", "resolve_source"]
+__all__ = [
+    "ENV_VAR",
+    "IMAGE_SUFFIXES",
+    "Digits",
+    "LabelledFiles",
+    "labelled_files",
+    "load_mnist",
+    "resolve_source",
+]
 
 ENV_VAR = "CNNEDGE_MNIST"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+    | {".pbm", ".pgm", ".ppm", ".pnm"}  # NetPBM, which OpenCV reads too
+)
 
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _IDX_NAMES = {
@@ -217,27 +228,68 @@ def _load_class_folders(folder: Path) -> Digits:
         x_test, y_test = _read_class_tree(test_dir)
     else:
         x, y = _read_class_tree(folder)
-        # Deterministic stratified-enough split: every 7th image of the sorted listing.
-        test_mask = np.zeros(len(y), dtype=bool)
-        test_mask[:: round(1 / _FOLDER_TEST_SHARE)] = True
-        if len(y) < 2:
-            test_mask[:] = False
+        test_mask = _held_out(len(y))
         x_train, y_train, x_test, y_test = x[~test_mask], y[~test_mask], x[test_mask], y[test_mask]
     return _checked(x_train, y_train, x_test, y_test, source=str(folder))
 
 
-def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    # The edge reader: bounded memory on huge files, alpha, 16 bits, EXIF, clear errors.
-    from cnnedge.edge.images import load_image, to_gray
-    from cnnedge.errors import ImageError
+def _held_out(count: int) -> np.ndarray:
+    """Which of ``count`` images of one class-folder tree are its test split: every 7th of
+    the listing, a deterministic split that is stratified enough (none below 2 images)."""
+    mask = np.zeros(count, dtype=bool)
+    if count >= 2:
+        mask[:: round(1 / _FOLDER_TEST_SHARE)] = True
+    return mask
 
+
+@dataclass(frozen=True)
+class LabelledFiles:
+    """Pictures in class folders to evaluate on: the files, their labels, and which part of
+    the folder they are (``description``, for the user)."""
+
+    files: tuple[Path, ...]
+    labels: np.ndarray
+    description: str
+
+
+def labelled_files(
+    source: str | os.PathLike[str] | None, *, split: bool = False
+) -> LabelledFiles | None:
+    """The pictures of a folder of class subfolders ``0/ .. 9/``, or None when ``source``
+    is not such a folder (an MNIST file, IDX files, Keras's download).
+
+    A folder with ``train/`` and ``test/`` gives its ``test/`` pictures. Otherwise every
+    picture, or with ``split`` only the seventh that :func:`load_mnist` holds out for
+    testing (the pictures a model trained on the folder has not seen). Raises
+    :class:`DataError` when the folder holds no pictures or cannot be listed.
+    """
+    path = resolve_source(source)
+    if path is None or not path.is_dir() or any(_find_idx(path, n) for n in _IDX_NAMES.values()):
+        return None
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        files, labels = _class_files(path / "test")
+        return LabelledFiles(tuple(files), labels, f"the test/ pictures of {path}")
+    files, labels = _class_files(path)
+    if not split:
+        return LabelledFiles(tuple(files), labels, f"every picture of {path}")
+    mask = _held_out(len(files))
+    held = tuple(f for f, test in zip(files, mask, strict=True) if test)
+    return LabelledFiles(
+        held,
+        labels[mask],
+        f"the seventh of {path} held out from training ({len(held)} of {len(files)})",
+    )
+
+
+def _class_files(folder: Path) -> tuple[list[Path], np.ndarray]:
+    """The picture files of a class-folder tree, class by class in name order, and labels."""
     class_dirs = [folder / str(d) for d in range(10) if (folder / str(d)).is_dir()]
     if not class_dirs:
         raise DataError(
             f"{folder} is neither an MNIST file nor a folder of IDX files or of class "
             "subfolders 0/ .. 9/ holding images."
         )
-    images: list[np.ndarray] = []
+    found: list[Path] = []
     labels: list[int] = []
     for class_dir in class_dirs:
         try:
@@ -245,17 +297,29 @@ def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         except OSError as exc:
             raise DataError(f"cannot list {class_dir}: {exc.strerror or exc}.") from None
         for file in files:
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            try:
-                gray = to_gray(load_image(file))
-            except ImageError as exc:
-                raise DataError(f"{exc} (a training image: fix or remove it)") from None
-            images.append(_to_mnist_frame(gray, file))
-            labels.append(int(class_dir.name))
-    if not images:
+            # Hidden files are not pictures of the class (macOS's ._photo.png, editors' backups).
+            if file.suffix.lower() in IMAGE_SUFFIXES and not file.name.startswith("."):
+                found.append(file)
+                labels.append(int(class_dir.name))
+    if not found:
         raise DataError(f"{folder} has class folders but no images ({sorted(IMAGE_SUFFIXES)}).")
-    return np.stack(images), np.asarray(labels, dtype=np.uint8)
+    return found, np.asarray(labels, dtype=np.uint8)
+
+
+def _read_class_tree(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    # The edge reader: bounded memory on huge files, alpha, 16 bits, EXIF, clear errors.
+    from cnnedge.edge.images import load_image, to_gray
+    from cnnedge.errors import ImageError
+
+    files, labels = _class_files(folder)
+    images: list[np.ndarray] = []
+    for file in files:
+        try:
+            gray = to_gray(load_image(file))
+        except ImageError as exc:
+            raise DataError(f"{exc} (a training image: fix or remove it)") from None
+        images.append(_to_mnist_frame(gray, file))
+    return np.stack(images), labels
 
 
 def _to_mnist_frame(gray: np.ndarray, file: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ The tree::
     ├── RegionError              a region of interest (--roi) is malformed or outside the frame
     ├── ArgumentError            a function argument is out of range or of the wrong type
     ├── ServeError               the browser view (--serve) cannot listen: bad address, port in use
+    ├── OutputError              an output file or folder cannot be written where it was asked for
     ├── SystemLibraryError       OpenCV or onnxruntime cannot load a shared library of the system
     └── MissingDependencyError   an optional extra (for example ``cnnedge[train]``) is not installed
 
@@ -33,6 +34,7 @@ __all__ = [
     "ImageError",
     "MissingDependencyError",
     "ModelError",
+    "OutputError",
     "ParityError",
     "RegionError",
     "ServeError",
@@ -86,6 +88,11 @@ class ArgumentError(CnnedgeError, ValueError):
 
 class ServeError(CnnedgeError):
     """The browser view cannot start: a malformed ``[HOST:]PORT``, a port in use or not allowed."""
+
+
+class OutputError(CnnedgeError):
+    """An output file or folder cannot be written: a part of its path is a file, a folder is
+    read-only or not ours, a file name is a folder. Raised before any work is done."""
 
 
 class SystemLibraryError(CnnedgeError):

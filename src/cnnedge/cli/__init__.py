@@ -7,6 +7,7 @@ Command modules import their library code inside the command functions, so ``cnn
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -16,12 +17,25 @@ from cnnedge.cli import edge as _edge
 from cnnedge.cli import export as _export
 from cnnedge.cli import train as _train
 from cnnedge.cli import webcam as _webcam
-from cnnedge.cli._common import EXIT_CODES_HELP
+from cnnedge.cli._common import EXIT_CODES_HELP, Command, Group
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The cnnedge app: every command gets help without type labels and the exit codes
+    as its footer, whichever module registers it."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        if kwargs.get("epilog") is None:
+            kwargs["epilog"] = EXIT_CODES_HELP
+        return super().command(*args, **kwargs)
+
+
+app = _App(
     name="cnnedge",
+    cls=Group,
     help=(
         "Train a handwritten-digit CNN, export it to ONNX and read digits on small devices.\n\n"
         + EXIT_CODES_HELP

@@ -14,6 +14,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,15 +23,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
     debug_enabled,
     handle_errors,
     internal_error,
     model_option,
-    silence_stdout,
     threads_option,
     threshold_option,
+    writable_folder,
 )
 from cnnedge.errors import CnnedgeError, ImageError
 
@@ -39,17 +41,24 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from cnnedge.edge import DigitClassifier, Prediction, Reading
+    from cnnedge.edge.annotate import ResultSaver
 
 #: From this many files on, a progress bar is shown (on a terminal).
 PROGRESS_FROM = 20
 #: Images classified per model run.
 CHUNK = 32
 
+#: The PATH that means standard input, and how results name it.
+STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
 PREDICT_HELP = (
     "Read the handwritten digit in each image, or with --number the whole number.\n\n"
-    "PATH may be image files, folders (searched recursively) or glob patterns such as "
-    "'photos/*.jpg'. Each image prints one line, or one JSON object with --json. A file that "
-    "cannot be read is reported with its reason and the others are still read."
+    "PATH may be image files, folders (searched recursively, hidden files skipped), glob "
+    "patterns such as 'photos/*.jpg', or - for one image on standard input (cnnedge "
+    "predict - < photo.jpg). Each image prints one line, or one JSON object with --json. A "
+    "file that cannot be read is reported with its reason and the others are still read. "
+    "Videos are read by `cnnedge webcam --camera FILE`; URLs are not read (download first)."
 )
 
 
@@ -67,36 +76,65 @@ def predict(
     number: bool = typer.Option(
         False, "--number", "-n", help="Read each image as a written number, digit by digit."
     ),
-    threshold: float = threshold_option(0.0),
+    threshold: float = threshold_option(
+        0.0,
+        "Default 0: a picture given to predict is taken to hold a digit, so the best guess "
+        "is shown (webcam's default is 0.5: a camera mostly sees no digit).",
+    ),
     threads: int | None = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
+    save: Path | None = typer.Option(
+        None,
+        "--save",
+        metavar="DIR",
+        help="Save each picture with the boxes and digits read drawn on it into DIR.",
+        file_okay=False,
+        show_default=False,
+        callback=writable_folder,
+    ),
+    save_crop: Path | None = typer.Option(
+        None,
+        "--save-crop",
+        metavar="DIR",
+        help="Save the 28x28 picture the model read of each digit into DIR/0/ ... DIR/9/ "
+        "(DIR/none/ below the threshold): what the model saw, to see why a reading went "
+        "wrong.",
+        file_okay=False,
+        show_default=False,
+        callback=writable_folder,
+    ),
 ) -> None:
     """Read the handwritten digit in each image (see PREDICT_HELP)."""
     from cnnedge.edge import DigitClassifier
+    from cnnedge.edge.annotate import ResultSaver
 
     files, failures = expand_paths(paths)
     classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    saver = (
+        None
+        if save is None and save_crop is None
+        else ResultSaver(save_dir=save, crop_dir=save_crop)
+    )
+    out = _Output(as_json=as_json, number=number, threshold=classifier.threshold, saver=saver)
     for path, reason in failures:
-        _report_failure(path, reason, as_json)
+        out.failure(path, reason)
 
-    failed = len(failures)
-    try:
-        with _progress(len(files)) as advance:
-            for chunk_start in range(0, len(files), CHUNK):
-                chunk = files[chunk_start : chunk_start + CHUNK]
-                failed += _process(classifier, chunk, number=number, as_json=as_json)
-                advance(len(chunk))
-    except BrokenPipeError:
-        # The reader went away (`cnnedge predict ... | head`): stop quietly.
-        silence_stdout()
-        raise typer.Exit(1) from None
-    if failed:
+    # A closed output (`cnnedge predict ... | head`) ends the command in handle_errors.
+    with _progress(len(files)) as advance:
+        for chunk_start in range(0, len(files), CHUNK):
+            chunk = files[chunk_start : chunk_start + CHUNK]
+            _process(classifier, chunk, out)
+            advance(len(chunk))
+    typer.echo(out.summary(save, save_crop), err=True)
+    if out.failed:
         raise typer.Exit(1)
 
 
 def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files named by ``paths`` (files, folders, globs) and the paths that name none."""
+    from cnnedge._text import is_hidden, natural_key
     from cnnedge.data import IMAGE_SUFFIXES
+    from cnnedge.edge.images import url_reason
 
     files: list[Path] = []
     failures: list[tuple[str, str]] = []
@@ -108,9 +146,24 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             files.append(path)
 
     for raw in paths:
+        url = url_reason(raw)
+        if raw == "-":
+            add(STDIN)
+            continue
+        if url is not None and not Path(raw).exists():
+            # Path() would fold the "//" of the URL; it is reported as typed.
+            failures.append((raw, url))
+            continue
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                (
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(p, path)
+                ),
+                key=natural_key,
+            )
             if not found:
                 failures.append(
                     (raw, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -121,7 +174,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             # A missing plain path is kept, so it is reported in order with its reason.
             add(path)
         else:
-            matches = sorted(glob.glob(str(path), recursive=True))
+            matches = sorted(glob.glob(str(path), recursive=True), key=natural_key)
             if not matches:
                 failures.append((raw, "no files match this pattern"))
             for match in matches:
@@ -131,27 +184,25 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, failures
 
 
-def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as_json: bool) -> int:
-    """Read and report the files of ``chunk``; how many failed."""
+def _process(classifier: DigitClassifier, chunk: list[Path], out: _Output) -> None:
+    """Read and report the files of ``chunk``."""
     from cnnedge.edge import load_image
 
     loaded: list[tuple[Path, np.ndarray]] = []
-    failed = 0
     for path in chunk:
         try:
             with _library_stderr() as chatter:
-                image = load_image(path)
+                image = load_image(_read_stdin() if path == STDIN else path)
         except ImageError as exc:
-            _report_failure(str(path), _reason(exc, path, chatter()), as_json)
-            failed += 1
+            name = _name(path)
+            out.failure(name, _reason(exc, name, chatter()))
         except Exception as exc:  # a bug: this file is reported, the others are still read
             if debug_enabled():
                 raise
-            _report_failure(str(path), internal_error(exc), as_json)
-            failed += 1
+            out.failure(_name(path), internal_error(exc))
         else:
             loaded.append((path, image))
-    if not number and loaded:
+    if not out.number and loaded:
         try:
             predictions = classifier.classify_batch([image for _, image in loaded])
         except CnnedgeError:
@@ -161,10 +212,10 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
                 raise
             # A bug triggered by one of the pictures: read them one by one to name it.
         else:
-            for (path, _), prediction in zip(loaded, predictions, strict=True):
-                _report(path, prediction, as_json, classifier.threshold)
-            return failed
-    read = classifier.read_number if number else classifier.classify
+            for (path, image), prediction in zip(loaded, predictions, strict=True):
+                out.result(_name(path), image, prediction)
+            return
+    read = classifier.read_number if out.number else classifier.classify
     for path, image in loaded:
         try:
             result = read(image)
@@ -173,20 +224,50 @@ def _process(classifier: DigitClassifier, chunk: list[Path], *, number: bool, as
         except Exception as exc:
             if debug_enabled():
                 raise
-            _report_failure(str(path), internal_error(exc), as_json)
-            failed += 1
+            out.failure(_name(path), internal_error(exc))
         else:
-            _report(path, result, as_json, classifier.threshold)
-    return failed
+            out.result(_name(path), image, result)
 
 
-def _reason(exc: Exception, path: Path, chatter: str = "") -> str:
+def _name(path: Path) -> str:
+    """How results name an input: its path as given, or <stdin>."""
+    return STDIN_NAME if path == STDIN else str(path)
+
+
+def _read_stdin() -> bytes:
+    """The one image piped to ``predict -``, as encoded bytes."""
+    from cnnedge.edge.images import MAX_FILE_BYTES
+
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        raise ImageError(
+            "cannot read standard input: it is a terminal, not a picture; pipe one in "
+            "(cnnedge predict - < photo.jpg)"
+        )
+    data = stream.buffer.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise ImageError(
+            "cannot read standard input: it is empty; pipe a picture in "
+            "(cnnedge predict - < photo.jpg)"
+        )
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(
+            f"cannot read standard input: it holds more than the {MAX_FILE_BYTES // 2**20} MB "
+            "cnnedge reads; save the picture as a JPEG or PNG of at most 50 megapixels"
+        )
+    return data
+
+
+def _reason(exc: Exception, path: str, chatter: str = "") -> str:
     # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
     message = str(exc)
     for prefix in (f"cannot read {path}: ", f"cannot decode {path}: "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
             break
+    else:
+        # Piped images are bytes: "cannot decode <1234 bytes>: ...".
+        message = re.sub(r"^cannot (?:read|decode) (?:<\d+ bytes?>|standard input): ", "", message)
     return f"{message} ({chatter})" if chatter else message
 
 
@@ -217,18 +298,57 @@ def _library_stderr() -> Iterator[Callable[[], str]]:
         os.close(saved)
 
 
-def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
+class _Output:
+    """Where each picture's one line goes (stdout, or stderr for a failure), the pictures
+    saved, and the counts for the closing summary, which add up to the lines printed."""
+
+    def __init__(
+        self, *, as_json: bool, number: bool, threshold: float, saver: ResultSaver | None
+    ) -> None:
+        self.as_json = as_json
+        self.number = number
+        self.threshold = threshold
+        self.saver = saver
+        self.read = self.unread = self.failed = 0
+
+    def result(self, name: str, image: np.ndarray, result: Prediction | Reading) -> None:
+        _report(name, result, self.as_json, self.threshold)
+        found = bool(result.text) if self.number else result.digit is not None  # type: ignore[union-attr]
+        self.read += found
+        self.unread += not found
+        if self.saver is not None:
+            self.saver.save(Path(name).name if name != STDIN_NAME else "stdin", image, result)
+
+    def failure(self, name: str, reason: str) -> None:
+        self.failed += 1
+        if self.as_json:
+            typer.echo(json.dumps({"path": name, "error": reason}))
+        else:
+            typer.echo(f"error: {name}: {reason}", err=True)
+
+    def summary(self, save: Path | None, save_crop: Path | None) -> str:
+        """One line: "3 images: 2 read, 1 no digit, 0 failed", and where pictures went."""
+        total = self.read + self.unread + self.failed
+        none = "no number" if self.number else "no digit"
+        line = f"{plural(total, 'image')}: {self.read} read, {self.unread} {none}, "
+        line += f"{self.failed} failed"
+        saved = (("pictures drawn", save), ("crops", save_crop))
+        places = [f"{what} in {where}" for what, where in saved if where is not None]
+        return line + (f"; {', '.join(places)}" if places else "")
+
+
+def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
     from cnnedge.edge import Reading
 
     if as_json:
-        typer.echo(json.dumps({"path": str(path), **result.to_dict()}))
+        typer.echo(json.dumps({"path": path, **result.to_dict()}))
         return
     if isinstance(result, Reading):
         if not result.digits:
-            typer.echo(f"{path}: no digits")
+            typer.echo(f"{path}: no number")
         else:
             typer.echo(
-                f"{path}: {result.text} ({len(result.digits)} digits, lowest confidence "
+                f"{path}: {result.text} ({plural(len(result.digits), 'digit')}, lowest confidence "
                 f"{result.confidence:.3f})"
             )
         return
@@ -242,13 +362,6 @@ def _report(path: Path, result: Prediction | Reading, as_json: bool, threshold: 
             f"{path}: no digit (best guess {best} at {result.confidence:.3f}, below the "
             f"threshold {threshold:g})"
         )
-
-
-def _report_failure(path: str, reason: str, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"path": path, "error": reason}))
-    else:
-        typer.echo(f"error: {path}: {reason}", err=True)
 
 
 class _progress:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from cnnedge.cli._common import handle_errors
+from cnnedge._text import plural
+from cnnedge.cli._common import (
+    handle_errors,
+    model_option,
+    quiet_tensorflow,
+    verbose_option,
+    writable_file,
+)
 from cnnedge.export.formats import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
@@ -26,14 +33,15 @@ DATA_HELP = (
 @handle_errors
 def export(
     output: Path = typer.Argument(
-        ..., dir_okay=False, help="The ONNX file to write, for example model.onnx."
+        ...,
+        metavar="OUTPUT",
+        dir_okay=False,
+        help="The ONNX file to write, for example model.onnx.",
+        callback=writable_file,
     ),
-    model: Path | None = typer.Option(
-        None,
-        "--model",
-        help="The .keras model to convert. Default: the newest runs/*/model.keras that "
-        "`cnnedge train` wrote.",
-        show_default=False,
+    model: Path | None = model_option(
+        "The .keras model to convert. Default: the newest runs/*/model.keras that "
+        "`cnnedge train` wrote."
     ),
     opset: int = typer.Option(
         DEFAULT_OPSET,
@@ -70,8 +78,10 @@ def export(
         "faster (same results).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Convert a trained Keras model to ONNX, check it against Keras, optionally quantize."""
+    quiet_tensorflow(verbose)
     from cnnedge.export import LEGACY_QUANTIZATION, GraphOptions, export_model
 
     progress = None if as_json else (lambda message: typer.echo(f"… {message}", err=True))
@@ -99,14 +109,16 @@ def export(
     rewrites = ", ".join(fp32.metadata.optimizations or ()) or "none (--plain)"
     pixels = "uint8 pixels 0-255" if fp32.metadata.input_range[1] > 1 else "float in [0, 1]"
     typer.echo(f"  input {pixels}; graph rewrites: {rewrites}")
-    typer.echo(f"  fp32 vs Keras on {fp32.parity.images} test images: {fp32.parity.describe()}")
+    typer.echo(
+        f"  fp32 vs Keras on {plural(fp32.parity.images, 'test image')}: {fp32.parity.describe()}"
+    )
     keras_acc, fp32_acc = _pct(fp32.parity.reference_accuracy), _pct(fp32.parity.accuracy)
     typer.echo(f"  accuracy: Keras {keras_acc}, fp32 {fp32_acc}")
     q = result.int8
     if q is not None:
         typer.echo(
             f"wrote {q.path} ({_size(q.size_bytes)}, {result.size_ratio:.1f}x smaller), "
-            f"calibrated on {calibration_size} training images"
+            f"calibrated on {plural(calibration_size, 'training image')}"
         )
         typer.echo(f"  int8 vs Keras: {q.parity.describe()}")
         typer.echo(
@@ -120,12 +132,13 @@ def export(
 
 @handle_errors
 def info(
-    model: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="An ONNX model file."
-    ),
+    model: Path | None = model_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ) -> None:
-    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators."""
+    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators.
+
+    Without --model, the default bundled model.
+    """
     from cnnedge.edge.info import format_info, model_info
 
     described = model_info(model)

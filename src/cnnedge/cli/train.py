@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from cnnedge.cli._common import handle_errors
+from cnnedge._text import plural
+from cnnedge.cli._common import (
+    handle_errors,
+    is_tty,
+    model_option,
+    quiet_tensorflow,
+    verbose_option,
+    writable_folder,
+)
 
 
 class Recipe(str, Enum):
@@ -48,7 +56,10 @@ def train(
         None, min=1, help="Train on the first N images only (quick runs)."
     ),
     out: Path | None = typer.Option(
-        None, help="Run folder to write. Default: runs/train-<timestamp>.", show_default=False
+        None,
+        help="Run folder to write. Default: runs/train-DATE-TIME.",
+        show_default=False,
+        callback=writable_folder,
     ),
     resume: Path | None = typer.Option(
         None,
@@ -57,8 +68,10 @@ def train(
         help="Continue an interrupted run folder to its planned epochs (its own recipe).",
         show_default=False,
     ),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Train the digit CNN (the notebook's recipe by default) and write a run folder."""
+    quiet_tensorflow(verbose)
     from cnnedge.train import TrainConfig
     from cnnedge.train import train as run_training
 
@@ -71,6 +84,9 @@ def train(
         limit=limit,
         out=out,
         resume=resume,
+        # Keras's progress bar redraws a line with ANSI codes: on a terminal only. Into a
+        # file or a pipe, one plain line per epoch.
+        verbose=1 if is_tty() else 2,
     )
     result = run_training(config)
     if result.interrupted:
@@ -84,32 +100,47 @@ def train(
             typer.echo("interrupted before the first epoch finished: no model saved", err=True)
         raise typer.Exit(130)
     acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
-    typer.echo(f"test accuracy {acc} after {result.epochs_completed} epochs")
+    typer.echo(f"test accuracy {acc} after {plural(result.epochs_completed, 'epoch')}")
     typer.echo(f"run folder: {result.run_dir}")
-    typer.echo(f"next: cnnedge evaluate {result.model_path}")
+    typer.echo(f"next: cnnedge evaluate --model {result.model_path}")
     typer.echo(f"      cnnedge export model.onnx --model {result.model_path} --int8")
 
 
 @handle_errors
 def evaluate(
-    model: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="A .keras or .onnx model."
+    model: Path | None = model_option(
+        "A .keras or .onnx model file, or fp32 or int8 for a bundled model. Default: the "
+        "newest runs/*/model.keras that `cnnedge train` wrote."
     ),
     data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
     out: Path | None = typer.Option(
         None,
-        help="Folder for the figures. Default: runs/evaluate-<model name>.",
+        help="Folder for the figures. Default: runs/evaluate-MODEL (the model file name).",
         show_default=False,
+        callback=writable_folder,
     ),
     limit: int | None = typer.Option(None, min=1, help="Evaluate the first N test images."),
+    split: bool = typer.Option(
+        False,
+        "--split",
+        help="With --data FOLDER of class subfolders: evaluate only the seventh of its "
+        "pictures that `cnnedge train --data FOLDER` held out. Default: every picture.",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the figures as JSON on standard output."
     ),
+    verbose: bool = verbose_option(),
 ) -> None:
-    """Test accuracy, errors, per-class precision/recall, a gallery and a confusion matrix."""
+    """Accuracy, errors, per-class precision/recall, a gallery and a confusion matrix.
+
+    On the MNIST test set, or on a folder of class subfolders 0-9 of pictures (photos are
+    read as `cnnedge predict` reads them: the digit found, then the model).
+    """
+    if model is None or model.suffix.lower() in (".keras", ".h5"):  # runs in TensorFlow
+        quiet_tensorflow(verbose)
     from cnnedge.train import evaluate as run_evaluation
 
-    result = run_evaluation(model, data=data, out=out, limit=limit)
+    result = run_evaluation(model, data=data, out=out, limit=limit, split=split)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -117,8 +148,9 @@ def evaluate(
     from rich.table import Table
 
     typer.echo(
-        f"{result.model}: accuracy {result.accuracy:.4f} on {result.count} test images, "
-        f"{result.errors} errors ({result.error_rate:.2%})"
+        f"{result.model}: accuracy {result.accuracy:.4f} on {plural(result.count, 'image')} "
+        f"({result.data}), {plural(result.errors, 'error')} ({result.error_rate:.2%})"
+        + (f", {result.no_digit} with no digit found" if result.no_digit else "")
     )
     table = Table("class", "precision", "recall", "support")
     for c in result.per_class:

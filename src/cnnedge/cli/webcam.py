@@ -15,20 +15,27 @@ from typing import Any
 
 import typer
 
+from cnnedge._text import plural
 from cnnedge.cli._common import (
     EXIT_CODES_HELP,
+    INTERRUPTED_EXIT,
+    TERMINATED_EXIT,
     debug_enabled,
     fail,
     handle_errors,
     model_option,
     threads_option,
     threshold_option,
+    writable_file,
+    writable_folder,
 )
 
 #: Least confidence for a live digit. Higher than `predict`'s 0: a camera sees pens,
 #: shadows and hands far more often than a photo of a digit does, and a weak guess about
 #: them must read as "no digit", not flicker through the smoothing.
 DEFAULT_THRESHOLD = 0.5
+#: The summary's reason when a service manager stopped the run with SIGTERM.
+TERMINATED = "terminated"
 
 WEBCAM_HELP = (
     "Read handwritten digits live from a camera, a video file or a stream.\n\n"
@@ -45,8 +52,10 @@ WEBCAM_HELP = (
 )
 
 WEBCAM_EPILOG = (
-    EXIT_CODES_HELP + " Here: 0 when the video ended or you stopped it, 1 when the camera "
-    "stopped delivering frames mid-run, 2 when it cannot be opened."
+    EXIT_CODES_HELP + " Here: 0 when the video ended, --max-frames were read or you quit "
+    "the window, 130 after Ctrl-C and 143 after SIGTERM (the summary and the recording are "
+    "finished first), 1 when the camera stopped delivering frames mid-run, 2 when it cannot "
+    "be opened."
 )
 
 
@@ -67,13 +76,18 @@ def webcam(
     number: bool = typer.Option(
         False, "--number", "-n", help="Read a written number, digit by digit."
     ),
-    threshold: float = threshold_option(DEFAULT_THRESHOLD),
+    threshold: float = threshold_option(
+        DEFAULT_THRESHOLD,
+        "Default 0.5, above predict's 0: a camera sees pens, hands and blank paper far more "
+        "often than digits, and a weak guess about them must read as no digit.",
+    ),
     threads: int | None = threads_option(),
     roi: str = typer.Option(
         "center",
         "--roi",
-        help="Region read: x,y,w,h in pixels, fractions (0.2,0.2,0.6,0.6), 'center' (the "
-        "middle 60% of width and height) or 'full'.",
+        help="Region read: x,y,w,h as fractions of the frame when all are at most 1 "
+        "(0.2,0.2,0.6,0.6), else in pixels (100,80,320,240, inside the frame); 'center' "
+        "(the middle 60% of width and height) or 'full'.",
     ),
     width: int | None = typer.Option(
         None, "--width", min=16, help="Capture width to ask the camera for.", show_default=False
@@ -114,6 +128,7 @@ def webcam(
         help="Save the annotated video (.mp4, .avi, .mkv).",
         dir_okay=False,
         show_default=False,
+        callback=writable_file,
     ),
     snapshot_dir: Path | None = typer.Option(
         None,
@@ -121,6 +136,7 @@ def webcam(
         help="Save the frame to this folder each time the reading changes.",
         file_okay=False,
         show_default=False,
+        callback=writable_folder,
     ),
     max_frames: int | None = typer.Option(
         None, "--max-frames", min=1, help="Stop after this many frames.", show_default=False
@@ -241,12 +257,15 @@ def webcam(
 
     # A service manager stops with SIGTERM, which would otherwise kill the process before
     # the recording is finished: end the loop as cleanly as Ctrl-C does.
-    previous = _on_sigterm(lambda: loop.stop("terminated"))
+    previous = _on_sigterm(lambda: loop.stop(TERMINATED))
+    exit_code = 0
     try:
         summary = loop.run()
     except KeyboardInterrupt:
-        # Ctrl-C is how a headless run is stopped: the loop already released everything.
+        # Ctrl-C is how a headless run is stopped: the loop already released everything,
+        # so the summary is printed, then the exit code says it was interrupted.
         summary = loop.summary
+        exit_code = INTERRUPTED_EXIT
     except CameraError as exc:
         if loop.summary is not None:
             typer.echo(loop.summary.describe(), err=True)
@@ -259,7 +278,11 @@ def webcam(
     if summary is not None:
         typer.echo(summary.describe(), err=True)
     if recorder is not None and recorder.frames_written:
-        typer.echo(f"recorded {record} ({recorder.frames_written} frames)", err=True)
+        typer.echo(f"recorded {record} ({plural(recorder.frames_written, 'frame')})", err=True)
+    if summary is not None and summary.stopped == TERMINATED:
+        exit_code = TERMINATED_EXIT
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 def _on_sigterm(action: Callable[[], None]) -> Any:

@@ -14,13 +14,14 @@ import numbers
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
 import onnxruntime as ort
 
+from cnnedge import models
 from cnnedge.edge import _protobuf as protobuf
 from cnnedge.edge import metadata as _meta
 from cnnedge.edge.images import ImageInput, load_image
@@ -95,6 +96,8 @@ class Prediction:
     ``probabilities`` has one entry per model output (the classifier's ``labels``: the ten
     digits, then "not a digit" for models that have it). ``others`` counts the other
     digits the model saw beside this one (several digits: read them with ``read_number``).
+    ``frame`` is the 28x28 uint8 picture (white on black) the model read, None when
+    nothing was found: what ``cnnedge predict --save-crop`` saves.
     """
 
     digit: int | None
@@ -103,6 +106,7 @@ class Prediction:
     box: Box | None
     reason: str | None = None
     others: int = 0
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def found(self) -> bool:
@@ -201,7 +205,8 @@ def _number_value(text: str) -> int | float | None:
 class DigitClassifier:
     """Read handwritten digits from photos, webcam frames or MNIST arrays with an ONNX model.
 
-    ``model`` is an ONNX file path or its bytes; None uses the bundled default model.
+    ``model`` is an ONNX file path or its bytes, ``"fp32"`` or ``"int8"`` for a bundled
+    model (also by file name, ``"digits.int8.onnx"``); None uses the bundled fp32 model.
     ``threads`` bounds onnxruntime's intra-op threads (default: onnxruntime's choice);
     ``providers`` lists execution providers (default CPU). ``threshold`` is the least
     confidence at which a digit is reported (0 reports every digit found).
@@ -211,6 +216,17 @@ class DigitClassifier:
     input shape and the rest from ``input_range`` (default 0-1), ``polarity`` (default
     white-on-black, as MNIST) and ``output`` (default: detected from the values); these
     options also override the metadata.
+
+    Raises :class:`~cnnedge.errors.ModelError` when the model is missing, unreadable, not
+    ONNX or not a digit classifier cnnedge can feed, and
+    :class:`~cnnedge.errors.ArgumentError` for an option out of range.
+
+    Thread safety: one classifier may be shared by any number of threads. ``classify``,
+    ``classify_batch``, ``read_number`` and ``predict_mnist`` can run at the same time:
+    onnxruntime runs one session from several threads, and the buffers of the one-frame
+    fast path serve one thread at a time (the others take the general path). Those calls
+    only read the classifier's settings; pass ``threshold=`` to a call rather than
+    assigning ``threshold`` while other threads read.
     """
 
     def __init__(
@@ -287,11 +303,14 @@ class DigitClassifier:
     def classify(
         self, image: ImageInput, *, threshold: float | None = None, region: Box | None = None
     ) -> Prediction:
-        """The digit in one picture (a path, encoded bytes or an array).
+        """The digit in one picture: a path, encoded bytes, an array or a PIL image.
 
-        ``region`` (a :class:`Box` in the picture's pixels) chooses where to look: a digit
-        whose centre lies in it is read whole, from the whole picture, even where it
-        crosses the region's edge.
+        ``threshold`` replaces the classifier's for this call. ``region`` (a :class:`Box`
+        in the picture's pixels) chooses where to look: a digit whose centre lies in it is
+        read whole, from the whole picture, even where it crosses the region's edge.
+        Raises :class:`~cnnedge.errors.ImageError` when the picture cannot be read (see
+        :func:`~cnnedge.edge.load_image`), :class:`~cnnedge.errors.ArgumentError` for a
+        threshold outside 0-1 and :class:`~cnnedge.errors.ModelError` when the model fails.
         """
         return self.classify_batch([image], threshold=threshold, region=region)[0]
 
@@ -304,13 +323,18 @@ class DigitClassifier:
     ) -> list[Prediction]:
         """The digit in each picture, with one model run for the whole batch.
 
-        ``images`` is a list (or any iterable) of paths, encoded bytes or arrays, or an
-        array stacking images of one size, (N, H, W) or (N, H, W, C).
+        ``images`` is a list (or any iterable) of paths, encoded bytes, arrays or PIL
+        images, or an array stacking images of one size, (N, H, W) or (N, H, W, C).
 
         With a model that has a "not a digit" output, every candidate the finder sees in a
         picture is shown to the model, and the biggest one it takes for a digit is the
         answer. A model without one (the notebook's recipe, most foreign models) answers
         for whatever looks most like one written digit.
+
+        Raises :class:`~cnnedge.errors.ImageError` for the first picture that cannot be
+        read, :class:`~cnnedge.errors.ArgumentError` when ``images`` is one image rather
+        than a batch (or for a threshold outside 0-1) and
+        :class:`~cnnedge.errors.ModelError` when the model fails.
         """
         limit = self._limit(threshold)
         pictures = [load_image(image) for image in _batch_items(images)]
@@ -338,6 +362,8 @@ class DigitClassifier:
         has a "not a digit" output, what it says is not a digit (a letter, a mark) is left
         out of the number. ``region`` (a :class:`Box`) chooses the lines to read: those
         whose centre lies in it, read whole.
+
+        Raises what :meth:`classify` raises.
         """
         limit = self._limit(threshold)
         lines = segment_lines(load_image(image), region=region, strict=self.reject_index is None)
@@ -385,6 +411,10 @@ class DigitClassifier:
         """Class probabilities (N, classes) for MNIST frames: uint8 (N, 28, 28), white on black.
 
         No preprocessing: this is the model alone, as evaluation on MNIST needs.
+
+        Raises :class:`~cnnedge.errors.ArgumentError` for frames of another shape (or that
+        are not an array), :class:`~cnnedge.errors.ImageError` for values that are not
+        pixels and :class:`~cnnedge.errors.ModelError` when the model fails.
         """
         if type(frames) is np.ndarray and frames.shape == (1, 28, 28) and frames.dtype == np.uint8:
             # One camera frame's digit: the common case at batch 1, where every check and
@@ -462,22 +492,25 @@ class DigitClassifier:
         best = np.argmax(probs, axis=1)
         digits = [i for i in range(len(crops)) if best[i] != self.reject_index]
         if not digits:
-            p = probs[0]
+            p, first = probs[0], crops[0]
             return Prediction(
-                None, float(p[self.reject_index]), _floats(p), crops[0].box, NOT_A_DIGIT
-            )
+                None, float(p[self.reject_index]), _floats(p), first.box, NOT_A_DIGIT,
+                frame=first.frame,
+            )  # fmt: skip
         chosen = digits[0]
         p = probs[chosen]
-        box = crops[chosen].box
+        box, frame = crops[chosen].box, crops[chosen].frame
         row = [i for i in range(len(crops)) if i != chosen and _neighbours(box, crops[i].box)]
         refused = sum(best[i] == self.reject_index for i in row)
         if refused >= 2 and refused > len(row) - refused:
-            return Prediction(None, float(p[self.reject_index]), _floats(p), box, NOT_A_DIGIT)
+            return Prediction(
+                None, float(p[self.reject_index]), _floats(p), box, NOT_A_DIGIT, frame=frame
+            )
         confidence = float(p[best[chosen]])
         if confidence < limit:
-            return Prediction(None, confidence, _floats(p), box, LOW_CONFIDENCE)
+            return Prediction(None, confidence, _floats(p), box, LOW_CONFIDENCE, frame=frame)
         others = sum(1 for i in digits if i != chosen and _alike(box, crops[i].box))
-        return Prediction(int(best[chosen]), confidence, _floats(p), box, None, others)
+        return Prediction(int(best[chosen]), confidence, _floats(p), box, None, others, frame)
 
     def _predict_crops(self, crops: Sequence[DigitCrop | None], limit: float) -> list[Prediction]:
         found = [c for c in crops if c is not None]
@@ -494,11 +527,15 @@ class DigitClassifier:
             best = int(np.argmax(p))
             confidence = float(p[best])
             if best == self.reject_index:
-                out.append(Prediction(None, confidence, _floats(p), crop.box, NOT_A_DIGIT))
+                reason: str | None = NOT_A_DIGIT
             elif confidence < limit:
-                out.append(Prediction(None, confidence, _floats(p), crop.box, LOW_CONFIDENCE))
+                reason = LOW_CONFIDENCE
             else:
-                out.append(Prediction(best, confidence, _floats(p), crop.box))
+                reason = None
+            digit = best if reason is None else None
+            out.append(
+                Prediction(digit, confidence, _floats(p), crop.box, reason, frame=crop.frame)
+            )
         return out
 
     def _feed(self, frames: np.ndarray) -> np.ndarray:
@@ -690,14 +727,18 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
     if not isinstance(model, (str, os.PathLike)):
         raise ModelError(
             f"cannot use {type(model).__name__} as a model: pass the path of an .onnx file, "
-            "its bytes, or None for the bundled model"
+            "its bytes, 'fp32' or 'int8' for a bundled model, or None for the default one"
         )
+    bundled = models.bundled_file(model)
+    if bundled is not None:
+        return _bundled_model(bundled)
     path = Path(model).expanduser()
     if not path.is_file():
         why = "it is a folder" if path.is_dir() else "no such file"
         raise ModelError(
             f"cannot open model {path}: {why}. Pass the path of an .onnx digit classifier "
-            "(from `cnnedge export`), or no model to use the bundled one."
+            "(from `cnnedge export`), fp32 or int8 for a bundled model, or no model for the "
+            "default one."
         )
     try:
         with open(path, "rb"):
@@ -710,12 +751,13 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
     return str(path), str(path)
 
 
-def _bundled_model() -> tuple[str, bytes]:
+def _bundled_model(file: str | None = None) -> tuple[str, bytes]:
     from importlib import resources
 
-    name = f"cnnedge.models/{BUNDLED_MODEL}"
+    file = file or BUNDLED_MODEL
+    name = f"cnnedge.models/{file}"
     try:
-        data = resources.files("cnnedge.models").joinpath(BUNDLED_MODEL).read_bytes()
+        data = resources.files("cnnedge.models").joinpath(file).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         raise ModelError(
             f"the bundled model is not installed ({name} is missing). Pass model= "

@@ -1,4 +1,5 @@
-"""Reading pictures: a file path, encoded bytes or a NumPy array becomes one uint8 array.
+"""Reading pictures: a file path, encoded bytes, a NumPy array or a PIL image becomes one
+uint8 array.
 
 Everything downstream works on 8-bit grayscale or BGR, so this module is where the
 variety of real inputs is absorbed: EXIF orientation of phone photos, alpha channels,
@@ -16,17 +17,22 @@ decoded (a 12,000 x 12,000 PNG of a few kilobytes would otherwise take 430 MB as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import struct
+import sys
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Any, Union
 
 import cv2
 import numpy as np
 
 from cnnedge.errors import ImageError
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -39,8 +45,11 @@ __all__ = [
     "to_gray",
 ]
 
-#: What the runner accepts as one image.
-ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray]
+#: What the runner accepts as one image. PIL images are read without Pillow being a
+#: dependency: nothing from PIL is imported unless one is passed.
+ImageInput = Union[
+    str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, "PIL.Image.Image"
+]
 
 #: Largest picture decoded, in pixels: 50 MP covers the full-resolution mode of phone
 #: cameras (8160 x 6120) and costs about 150 MB as BGR; a digit needs a tiny fraction.
@@ -48,6 +57,13 @@ MAX_PIXELS = 50_000_000
 #: Largest image file read. Far above any 50 MP JPEG or PNG; it bounds what an
 #: uncompressed TIFF or a mistaken video file can make us read into memory.
 MAX_FILE_BYTES = 256 * 1024 * 1024
+
+#: Video files: `predict` reads pictures, `webcam --camera FILE` reads videos.
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"}
+    | {".3gp", ".ts", ".mts", ".m2ts", ".ogv", ".h264", ".h265", ".hevc"}
+)
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 _ORIENTATION_TAG = 0x0112
 # Rows per block when compositing alpha, so temporaries stay small on big pictures.
@@ -62,6 +78,8 @@ def describe(image: object) -> str:
         return f"<{len(image)} bytes>"
     if isinstance(image, np.ndarray):
         return f"<array {image.shape} {image.dtype}>"
+    if _is_pil(image):
+        return f"<PIL image {image.width}x{image.height} {image.mode}>"
     return f"<{type(image).__name__}>"
 
 
@@ -73,7 +91,9 @@ def load_image(image: ImageInput) -> np.ndarray:
       16-bit scaled, the first frame of an animation;
     - an array (H, W), (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA of uint8, uint16, bool,
       integers in 0-255 or floats (0-1 if the maximum is at most 1, else 0-255), of any
-      strides.
+      strides;
+    - a PIL image (``PIL.Image.open(...)``) of any mode: RGB becomes BGR, EXIF
+      orientation is applied as for a file, alpha and palettes as for a file.
 
     Raises ImageError when the input is missing, unreadable, truncated, larger than
     :data:`MAX_PIXELS` or not shaped like a picture.
@@ -87,10 +107,46 @@ def load_image(image: ImageInput) -> np.ndarray:
         return _decode(image, describe(image))
     if isinstance(image, memoryview):
         return _decode(image.tobytes(), describe(image))
+    if _is_pil(image):
+        return _normalize_array(_pil_array(image), image)
     raise ImageError(
-        f"cannot use {describe(image)} as an image: pass a file path, encoded image bytes "
-        "or a NumPy array"
+        f"cannot use {describe(image)} as an image: pass a file path, encoded image bytes, "
+        "a NumPy array or a PIL image"
     )
+
+
+def _is_pil(image: object) -> bool:
+    # Without importing PIL: if it was never imported, this cannot be one of its images.
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(image, pil.Image)
+
+
+# PIL modes read as they are (gray, bit, 16/32-bit and float gray, RGB, RGBA); the others
+# (palette, CMYK, YCbCr, LAB, HSV, gray with alpha) are converted by PIL first.
+_PIL_CHANNELS: dict[str, Any] = {"RGB": [2, 1, 0], "RGBA": [2, 1, 0, 3]}
+_PIL_GRAY = frozenset({"1", "L", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def _pil_array(image: Any) -> np.ndarray:
+    """A PIL image as an array in OpenCV's channel order (BGR, BGRA or gray)."""
+    from PIL import ImageOps
+
+    name = describe(image)
+    # What load_image does for a file: show the picture the way it was taken. Damaged EXIF
+    # must not make a readable picture fail.
+    with contextlib.suppress(Exception):
+        image = ImageOps.exif_transpose(image) or image
+    try:
+        mode = image.mode
+        if mode not in _PIL_GRAY and mode not in _PIL_CHANNELS:
+            transparent = mode in ("LA", "La", "PA", "RGBa") or "transparency" in image.info
+            image = image.convert("RGBA" if transparent else "RGB")
+            mode = image.mode
+        array = np.asarray(image)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for damaged files
+        raise ImageError(f"cannot read {name}: PIL could not decode it ({exc})") from None
+    channels = _PIL_CHANNELS.get(mode)
+    return array if channels is None else array[..., channels]
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -102,8 +158,36 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 # Files
 
 
+def url_reason(text: str) -> str | None:
+    """Why ``text`` is not read as a picture when it is a URL (cnnedge reads files only:
+    it never downloads), else None."""
+    if not _URL.match(text):
+        return None
+    return (
+        "it is a URL, and cnnedge reads only files on this machine; download the picture "
+        f"first (curl -O {text}) and pass the file"
+    )
+
+
+def video_reason(name: str, kind: str = "video") -> str:
+    """What to do with a video given where a picture is expected."""
+    from shlex import quote
+
+    return (
+        f"it is a {kind}, not a picture; read its frames with `cnnedge webcam --camera "
+        f"{quote(name)}` (open_source() in Python), or save one frame as PNG or JPEG"
+    )
+
+
 def _read_file(image: str | os.PathLike[str], name: str) -> bytes:
     """The bytes of an image file; every way a path can fail becomes an ImageError."""
+    url = url_reason(name) if isinstance(image, str) and not os.path.exists(image) else None
+    if url is not None:
+        raise ImageError(f"cannot read {name}: {url}")
+    if Path(name).suffix.lower() in VIDEO_SUFFIXES and os.path.isfile(image):
+        # Before reading: a video may be far larger than any picture, and OpenCV's
+        # picture decoders would only call it corrupt.
+        raise ImageError(f"cannot read {name}: {video_reason(name)}")
     try:
         path = Path(image)
         info = path.stat()
@@ -179,6 +263,9 @@ def _decode(data: bytes | bytearray, name: str) -> np.ndarray:
         raise ImageError(f"cannot decode {name}: {_cv_reason(exc)}") from None
     if decoded is None or decoded.size == 0:
         if kind is None:
+            video = _video_format(data)
+            if video is not None:
+                raise ImageError(f"cannot decode {name}: {video_reason(name, video)}")
             raise ImageError(f"cannot decode {name}: {_unknown_format(data)}")
         raise ImageError(
             f"cannot decode {name}: its {kind} data is corrupt; open it in an image viewer "
@@ -236,6 +323,20 @@ def _unknown_format(data: bytes | bytearray) -> str:
         f"{message}: it is {what} (it starts with {text[:24].strip()!r}), probably saved from "
         "an error page or renamed; get the picture again"
     )
+
+
+def _video_format(data: bytes | bytearray) -> str | None:
+    """The kind of video encoded ``data`` holds (by its container's signature), or None."""
+    head = bytes(data[:16])
+    if head[4:8] == b"ftyp":
+        return "video (MP4/QuickTime)"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video (AVI)"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video (Matroska/WebM)"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "video (MPEG)"
+    return None
 
 
 def _as_text(head: bytes) -> str | None:
@@ -525,7 +626,8 @@ def _to_uint8(array: np.ndarray, name: _Name) -> np.ndarray:
         return array
     kind = array.dtype.kind
     if kind == "b":
-        return array.view(np.uint8) * np.uint8(255)
+        # A cast, not a view: a True may be stored as any non-zero byte (PIL stores 255).
+        return array.astype(np.uint8) * np.uint8(255)
     if kind not in "uif":
         raise ImageError(
             f"cannot use {name} as an image: unsupported dtype {array.dtype}; pass uint8, "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnedge._text import plural
 from cnnedge.edge._protobuf import fields
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ModelError
@@ -125,9 +126,16 @@ class ModelInfo:
         }
 
 
-def model_info(path: str | os.PathLike[str]) -> ModelInfo:
-    """Describe the ONNX model at ``path``; :class:`ModelError` if it is missing or unloadable."""
-    path = Path(path)
+def model_info(path: str | os.PathLike[str] | None = None) -> ModelInfo:
+    """Describe the ONNX model at ``path``: a file, ``fp32``/``int8`` for a bundled model,
+    or None for the default one.
+
+    Raises :class:`ModelError` if it is missing or unloadable.
+    """
+    from cnnedge import models
+
+    bundled = models.bundled_file(models.DEFAULT if path is None else path)
+    path = models.bundled_path(bundled) if bundled else Path(path)  # type: ignore[arg-type]
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -184,7 +192,8 @@ def _unloadable(path: Path, data: bytes, error: ModelError) -> ModelError:
     opsets = ", ".join(f"{d} {v}" for d, v in summary.opsets.items())
     reason = str(error.__cause__ or error).strip().splitlines()[0]
     return ModelError(
-        f"{path} is an ONNX model (opset {opsets}, {sum(summary.op_counts.values())} nodes) "
+        f"{path} is an ONNX model (opset {opsets}, "
+        f"{plural(sum(summary.op_counts.values()), 'node')}) "
         f"but onnxruntime cannot load it: {reason}. Re-export it with a current opset."
     )
 
@@ -302,11 +311,15 @@ def _summary_from_wire(data: bytes) -> _Summary:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} bytes"
+    """The file size for people: "89 bytes", "1 byte", or "1000.0 KB (1,024,000 bytes)"."""
+    if n < 1024:
+        return plural(n, "byte")
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit} ({n:,} bytes)"
 
 
 def format_info(info: ModelInfo) -> str:
@@ -315,14 +328,14 @@ def format_info(info: ModelInfo) -> str:
     ops = ", ".join(f"{op} {n}" for op, n in info.operator_counts.items())
     lines = [
         f"model       {info.path}",
-        f"file size   {_size(info.file_size)} ({info.file_size:,} bytes)",
+        f"file size   {_size(info.file_size)}",
         f"opset       {opsets}" + (f"  (IR {info.ir_version})" if info.ir_version else ""),
         f"producer    {info.producer or 'unknown'}",
         f"quantized   {'yes' if info.quantized else 'no'}",
     ]
     lines += [f"input       {t.describe()}" for t in info.inputs]
     lines += [f"output      {t.describe()}" for t in info.outputs]
-    lines.append(f"operators   {info.node_count} nodes: {ops}")
+    lines.append(f"operators   {plural(info.node_count, 'node')}: {ops}")
     meta = info.metadata
     if meta is None:
         lines.append("metadata    none (not exported by cnnedge)")

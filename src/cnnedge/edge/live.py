@@ -44,7 +44,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
-from cnnedge._atomic import atomic_path, write_bytes
+from cnnedge._atomic import atomic_path, check_writable, write_bytes
+from cnnedge._text import plural
+from cnnedge.edge.annotate import draw_label
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
 from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
@@ -91,10 +93,9 @@ class Roi:
     relative: bool = False
 
     def __post_init__(self) -> None:
-        if self.w <= 0 or self.h <= 0 or self.x < 0 or self.y < 0:
-            raise RegionError(f"a region needs x, y >= 0 and a positive size, got {self}")
-        if self.relative and (self.x + self.w > 1.0 + 1e-9 or self.y + self.h > 1.0 + 1e-9):
-            raise RegionError(f"a relative region must lie within the frame (0-1), got {self}")
+        problem = _region_problem(self.x, self.y, self.w, self.h, relative=self.relative)
+        if problem:
+            raise RegionError(f"region {self.describe()}: {problem}")
 
     @classmethod
     def centered(cls, fraction_w: float, fraction_h: float | None = None) -> Roi:
@@ -106,8 +107,9 @@ class Roi:
     def parse(cls, text: str) -> Roi:
         """``full``, ``center`` (or ``centre``), ``x,y,w,h`` in pixels, or fractions 0-1.
 
-        ``0.25,0.25,0.5,0.5`` (every value at most 1, one with a decimal point) is
-        relative; ``100,80,320,240`` is in pixels.
+        Four values all at most 1 are fractions of the frame (``0,0,1,1`` is all of it,
+        ``0.25,0.25,0.5,0.5`` its middle); otherwise they are pixels (``100,80,320,240``),
+        whole numbers. Raises RegionError naming ``text`` as it was typed.
         """
         word = text.strip().lower()
         if word == "full":
@@ -119,30 +121,54 @@ class Roi:
             values = [float(p) for p in parts]
         except ValueError:
             values = []
-        if len(values) != 4:
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
             raise RegionError(
                 f"cannot read region {text!r}: use x,y,w,h in pixels (100,80,320,240), "
                 "fractions of the frame (0.2,0.2,0.6,0.6), 'center' or 'full'"
             )
-        relative = all(v <= 1.0 for v in values) and any("." in p for p in parts)
+        # A region one pixel wide is no region at all: values up to 1 are fractions.
+        relative = all(v <= 1.0 for v in values)
         if not relative and not all(v.is_integer() for v in values):
-            raise RegionError(f"cannot read region {text!r}: pixel values must be whole numbers")
+            above = next(p for p, v in zip(parts, values, strict=True) if v > 1.0)
+            raise RegionError(
+                f"cannot read region {text!r}: fractions of the frame are at most 1 ({above} "
+                "is more), and pixels are whole numbers; use e.g. 0.2,0.2,0.6,0.6 or "
+                "100,80,320,240"
+            )
+        problem = _region_problem(*values, relative=relative)
+        if problem:
+            raise RegionError(f"cannot use region {text!r}: {problem}")
         return cls(*values, relative=relative)
 
     def box(self, width: int, height: int) -> Box:
-        """The region in a ``width`` x ``height`` frame, clipped to it."""
+        """The region in a ``width`` x ``height`` frame.
+
+        Raises RegionError when a region in pixels does not fit inside the frame (the
+        frame's size is only known once the camera delivers): it is never cut silently.
+        """
         if self.relative:
             x0, y0 = round(self.x * width), round(self.y * height)
             x1, y1 = round((self.x + self.w) * width), round((self.y + self.h) * height)
+            x1, y1 = min(max(x0, x1), width), min(max(y0, y1), height)
         else:
             x0, y0 = int(self.x), int(self.y)
             x1, y1 = int(self.x + self.w), int(self.y + self.h)
-        x0, y0 = min(max(0, x0), width), min(max(0, y0), height)
-        x1, y1 = min(max(x0, x1), width), min(max(y0, y1), height)
+            if x1 > width or y1 > height:
+                fits = (
+                    f"at {x0},{y0} at most {width - x0}x{height - y0} pixels fit"
+                    if x0 < width and y0 < height
+                    else "it starts outside the frame"
+                )
+                raise RegionError(
+                    f"region {self.describe()} reaches to {x1},{y1}, past the {width}x{height} "
+                    f"frame ({fits}); it must lie inside the frame: use a smaller region, "
+                    "or fractions (0.2,0.2,0.6,0.6) that fit any frame"
+                )
         if x1 - x0 < 8 or y1 - y0 < 8:
             raise RegionError(
                 f"region {self.describe()} leaves {x1 - x0}x{y1 - y0} pixels of a "
-                f"{width}x{height} frame; it must lie inside the frame"
+                f"{width}x{height} frame; it must lie inside the frame and be at least 8x8 "
+                "pixels"
             )
         return Box(x0, y0, x1 - x0, y1 - y0)
 
@@ -159,6 +185,20 @@ class Roi:
         if self.relative:
             return f"{self.x:g},{self.y:g},{self.w:g},{self.h:g} (fractions)"
         return f"{self.x:g},{self.y:g},{self.w:g},{self.h:g}"
+
+
+def _region_problem(x: float, y: float, w: float, h: float, *, relative: bool) -> str | None:
+    """What is wrong with a region's numbers, or None."""
+    if w <= 0 or h <= 0:
+        return "its width and height must be more than 0"
+    if x < 0 or y < 0:
+        return "x and y must be 0 or more"
+    if relative and (x + w > 1.0 + 1e-9 or y + h > 1.0 + 1e-9):
+        return (
+            f"as fractions of the frame it reaches to {x + w:g} across and {y + h:g} down; "
+            "x + w and y + h must be at most 1"
+        )
+    return None
 
 
 #: The whole frame.
@@ -184,6 +224,8 @@ class LiveConfig:
     the classifier's). ``smoothing``: the stabilizer's vote. ``max_fps``: cap on frames
     processed per second. ``max_frames``: stop after this many. ``drop_stale``: read live
     sources latest-first (True) or every frame in order (False).
+
+    Raises :class:`~cnnedge.errors.ArgumentError` for a value out of range.
     """
 
     roi: Roi = DEFAULT_ROI
@@ -208,7 +250,10 @@ class LiveReading:
     """A reading: ``text`` is the digit (or number) read, None when nothing is read.
 
     ``box`` is where it was found, in frame pixels. ``time`` is the wall-clock time
-    (seconds since the epoch) of the frame it was read in.
+    (seconds since the epoch) of the frame it was read in. ``result`` is the classifier's
+    :class:`~cnnedge.edge.Prediction` (or :class:`~cnnedge.edge.Reading` for a number) of
+    the latest frame that read this, its boxes in frame pixels: its ``to_dict()`` gives
+    the JSON keys, the same as ``cnnedge predict --json``.
     """
 
     text: str | None
@@ -218,6 +263,7 @@ class LiveReading:
     frame: int
     time: float
     fps: float
+    result: Any = field(default=None, repr=False, compare=False)
 
     @property
     def digit(self) -> int | None:
@@ -230,19 +276,30 @@ class LiveReading:
         return self.text
 
     def to_dict(self) -> dict[str, Any]:
+        """``time`` and ``frame``, then the reading in ``cnnedge predict --json``'s words
+        (``digit``, ``confidence``, ``probabilities``, ``box``; for a number ``text``,
+        ``value``, ``confidence``, ``box``, ``digits``), then ``fps``. ``confidence`` is
+        the smoothed one: the mean over the frames that voted for this reading."""
         stamp = datetime.fromtimestamp(self.time, tz=timezone.utc)
         out: dict[str, Any] = {
             "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "frame": self.frame,
         }
-        if self.number:
-            out["number"] = self.text
-        else:
-            out["digit"] = self.digit
-        out["confidence"] = round(self.confidence, 4)
+        to_dict = getattr(self.result, "to_dict", None)
+        out.update(to_dict() if callable(to_dict) else self._fields())
+        out["confidence"] = round(self.confidence, 6)
         out["fps"] = round(self.fps, 2)
-        out["box"] = None if self.box is None else [self.box.x, self.box.y, self.box.w, self.box.h]
         return out
+
+    def _fields(self) -> dict[str, Any]:
+        """The same keys when there is no classifier result to ask (another classifier)."""
+        box = None if self.box is None else list(self.box)
+        if self.number:
+            text = self.text or ""
+            value = int(text) if text.isdigit() else None
+            return {"text": text, "value": value, "confidence": 0.0, "box": box, "digits": []}
+        probabilities = [round(float(p), 6) for p in getattr(self.result, "probabilities", ())]
+        return {"digit": self.digit, "confidence": 0.0, "probabilities": probabilities, "box": box}
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,7 +330,11 @@ class LiveFrame:
 
 @dataclass(frozen=True)
 class LiveSummary:
-    """What a run did: frames processed and dropped, readings reported, speed, why it ended."""
+    """What a run did: frames processed and dropped, readings reported, speed, why it ended.
+
+    ``readings`` counts every reading reported (one line each, "no digit" too); ``read``
+    those with a digit (or number) in them.
+    """
 
     source: str
     frames: int
@@ -283,6 +344,8 @@ class LiveSummary:
     process_ms_p50: float
     process_ms_p99: float
     stopped: str
+    read: int = 0
+    number: bool = False
 
     @property
     def fps(self) -> float:
@@ -290,11 +353,13 @@ class LiveSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
-        dropped = f", {self.dropped} stale frames dropped" if self.dropped else ""
+        dropped = f", {plural(self.dropped, 'stale frame')} dropped" if self.dropped else ""
         return (
-            f"{self.source}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps "
-            f"average, {self.process_ms_p50:.1f} ms per frame median{dropped}), "
-            f"{self.readings} readings; stopped: {self.stopped}"
+            f"{self.source}: {plural(self.frames, 'frame')} in {self.seconds:.1f} s "
+            f"({self.fps:.1f} fps average, {self.process_ms_p50:.1f} ms per frame "
+            f"median{dropped}), {plural(self.readings, 'reading')} ({self.read} read, "
+            f"{self.readings - self.read} {'no number' if self.number else 'no digit'}); "
+            f"stopped: {self.stopped}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -303,6 +368,7 @@ class LiveSummary:
             "frames": self.frames,
             "dropped": self.dropped,
             "readings": self.readings,
+            "read": self.read,
             "seconds": round(self.seconds, 3),
             "fps": round(self.fps, 2),
             "process_ms_p50": round(self.process_ms_p50, 3),
@@ -384,6 +450,14 @@ class LiveLoop:
         return self._summary
 
     def run(self) -> LiveSummary:
+        """Read until the source ends or the loop is stopped; the run's summary.
+
+        Raises :class:`~cnnedge.errors.CameraError` when the source stops delivering,
+        :class:`~cnnedge.errors.RegionError` when the region does not fit the first frame,
+        KeyboardInterrupt on Ctrl-C, and what a sink raises (other than StopLive); the
+        source is released and the sinks closed first, and :attr:`summary` is set.
+        RuntimeError when the loop has already run.
+        """
         if self._ran:
             raise RuntimeError("a LiveLoop runs once; make a new one for another run")
         self._ran = True
@@ -394,6 +468,7 @@ class LiveLoop:
         state = _RunState(
             stabilizer=Stabilizer(config.smoothing),
             started=time.monotonic(),
+            recent=deque(maxlen=config.smoothing.window),
         )
         stopped = "end of video" if not self.source.live else "source ended"
         try:
@@ -430,7 +505,7 @@ class LiveLoop:
             with _sigint_deferred():
                 self._close(grabber)
                 self._summary = state.summary(
-                    self.source.name, stopped, grabber.dropped if grabber else 0
+                    self.source.name, stopped, grabber.dropped if grabber else 0, config.number
                 )
         return self._summary
 
@@ -455,7 +530,8 @@ class LiveLoop:
         start = time.perf_counter()
         # The region chooses where to look; what is found there is read from the whole
         # frame, so a digit or a number crossing the region's edge is read whole.
-        text, confidence, box = self._read(frame, None if self.config.roi.is_full() else roi)
+        region = None if self.config.roi.is_full() else roi
+        text, confidence, box, result = self._read(frame, region)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
 
         stable = state.stabilizer.update(text, confidence)
@@ -463,8 +539,13 @@ class LiveLoop:
             state.stable_box = None
         elif text == stable.text:
             state.stable_box = box
-        if stable.changed and stable.text is not None:
+        # The result behind the reported reading: the latest frame of the vote that read it.
+        state.recent.append((text, result))
+        stable_result = next((r for t, r in reversed(state.recent) if t == stable.text), None)
+        if stable.changed:
+            # Each change is a line printed: the summary counts them all, "no digit" too.
             state.readings += 1
+            state.read += stable.text is not None
         state.times.append(time.monotonic())
         state.process_ms.append(elapsed_ms)
         fps = state.fps()
@@ -475,9 +556,16 @@ class LiveLoop:
             index=index,
             frame=frame,
             roi=roi,
-            raw=LiveReading(text, confidence, box, number, index, wall, fps),
+            raw=LiveReading(text, confidence, box, number, index, wall, fps, result),
             reading=LiveReading(
-                stable.text, stable.confidence, state.stable_box, number, index, wall, fps
+                stable.text,
+                stable.confidence,
+                state.stable_box,
+                number,
+                index,
+                wall,
+                fps,
+                stable_result,
             ),
             changed=stable.changed,
             fps=fps,
@@ -487,15 +575,17 @@ class LiveLoop:
             show_roi=not self.config.roi.is_full(),
         )
 
-    def _read(self, frame: np.ndarray, region: Box | None) -> tuple[str | None, float, Box | None]:
+    def _read(
+        self, frame: np.ndarray, region: Box | None
+    ) -> tuple[str | None, float, Box | None, Any]:
         threshold = self.config.threshold
         if self.config.number:
             reading = self.classifier.read_number(frame, threshold=threshold, region=region)
             text = reading.text or None
-            return text, float(reading.confidence), reading.box
+            return text, float(reading.confidence), reading.box, reading
         prediction = self.classifier.classify(frame, threshold=threshold, region=region)
         text = None if prediction.digit is None else str(prediction.digit)
-        return text, float(prediction.confidence), prediction.box
+        return text, float(prediction.confidence), prediction.box, prediction
 
     def _close(self, grabber: LatestFrameGrabber | None) -> None:
         """Release the source and close every sink, even if some of them fail."""
@@ -527,8 +617,11 @@ class _RunState:
     started: float
     index: int = 0
     readings: int = 0
+    read: int = 0
     last_start: float | None = None
     stable_box: Box | None = None
+    #: (text, result) of the frames in the vote, to find the result behind a reading.
+    recent: deque[tuple[str | None, Any]] = field(default_factory=lambda: deque(maxlen=1))
     # A few seconds of completion times give a current fps that follows changes.
     times: deque[float] = field(default_factory=lambda: deque(maxlen=30))
     # Bounded: a run of days must not grow memory; percentiles of the recent past suffice.
@@ -540,7 +633,7 @@ class _RunState:
         span = self.times[-1] - self.times[0]
         return (len(self.times) - 1) / span if span > 0 else 0.0
 
-    def summary(self, source: str, stopped: str, dropped: int) -> LiveSummary:
+    def summary(self, source: str, stopped: str, dropped: int, number: bool) -> LiveSummary:
         ms = np.asarray(self.process_ms, dtype=np.float64)
         p50, p99 = (float(v) for v in np.percentile(ms, (50, 99))) if ms.size else (0.0, 0.0)
         return LiveSummary(
@@ -552,6 +645,8 @@ class _RunState:
             process_ms_p50=p50,
             process_ms_p99=p99,
             stopped=stopped,
+            read=self.read,
+            number=number,
         )
 
 
@@ -562,7 +657,11 @@ def run_live(
     config: LiveConfig | None = None,
     sinks: Iterable[Sink | Callable[[LiveFrame], None]] = (),
 ) -> LiveSummary:
-    """Run a :class:`LiveLoop` to its end and return its summary."""
+    """Run a :class:`LiveLoop` to its end and return its summary.
+
+    Raises what :meth:`LiveLoop.run` raises, and :class:`~cnnedge.errors.ArgumentError`
+    for a config out of range.
+    """
     return LiveLoop(source, classifier, config=config, sinks=sinks).run()
 
 
@@ -614,27 +713,11 @@ def annotate(frame: LiveFrame) -> np.ndarray:
         label, colour = reading.describe(), _GREY
     else:
         label, colour = f"{reading.text}  {reading.confidence:.0%}", _GREEN
-    _label(out, label, (int(10 * scale), int(44 * scale)), 1.2 * scale, colour, thick)
+    draw_label(out, label, (int(10 * scale), int(44 * scale)), 1.2 * scale, colour, thick)
     small = 0.6 * scale
     fps_at = (int(10 * scale), height - int(12 * scale))
-    _label(out, f"{frame.fps:.1f} fps", fps_at, small, _WHITE, max(1, thick // 2))
+    draw_label(out, f"{frame.fps:.1f} fps", fps_at, small, _WHITE, max(1, thick // 2))
     return out
-
-
-def _label(
-    image: np.ndarray,
-    text: str,
-    origin: tuple[int, int],
-    scale: float,
-    colour: tuple[int, int, int],
-    thick: int,
-) -> None:
-    # A dark band behind the text keeps it legible on white paper and on a dark desk.
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    (w, h), base = cv2.getTextSize(text, font, scale, thick)
-    x, y = origin
-    cv2.rectangle(image, (x - 4, y - h - 6), (x + w + 4, y + base + 2), (0, 0, 0), -1)
-    cv2.putText(image, text, (x, y), font, scale, colour, thick, cv2.LINE_AA)
 
 
 # ---------------------------------------------------------------------------------------
@@ -683,6 +766,9 @@ class RecordSink:
     absent or a complete, playable file. ``realtime`` (for live sources, where stale
     frames are dropped) repeats or skips frames so that the video plays at the speed
     things happened at ``fps``; otherwise every frame is written once.
+
+    Raises ArgumentError for a file name OpenCV cannot record to or an fps out of range,
+    and OutputError when ``path`` cannot be written, before any frame is read.
     """
 
     def __init__(
@@ -696,6 +782,7 @@ class RecordSink:
             )
         if not (0.1 <= fps <= 240):
             raise ArgumentError(f"recording fps must be between 0.1 and 240, got {fps}")
+        check_writable(self.path, what=f"the recording {self.path}")
         self.fps = float(fps)
         self.realtime = realtime
         self.frames_written = 0
@@ -751,7 +838,8 @@ class SnapshotSink:
     """Save the frame each time the reading changes to a digit (or number).
 
     Files are ``<time>_<frame>_<reading>.jpg`` in ``directory``; ``annotated`` saves the
-    annotated image instead of the camera's frame.
+    annotated image instead of the camera's frame. Raises OutputError when ``directory``
+    cannot be created or written.
     """
 
     def __init__(
@@ -761,6 +849,7 @@ class SnapshotSink:
         self.annotated = annotated
         self.quality = quality
         self.saved: list[Path] = []
+        check_writable(self.directory, folder=True, what=f"snapshots to {self.directory}")
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, frame: LiveFrame) -> None:

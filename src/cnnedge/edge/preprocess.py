@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -153,9 +153,12 @@ FRAGMENT_AREA = 0.25
 FRAGMENT_GAP = 0.25
 
 
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned rectangle in image pixels: left, top, width, height."""
+class Box(NamedTuple):
+    """An axis-aligned rectangle in image pixels: left, top, width, height.
+
+    A named tuple, so it unpacks (``x, y, w, h = box``) and compares equal to the plain
+    tuple ``(x, y, w, h)``.
+    """
 
     x: int
     y: int

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from cnnedge._text import plural
 from cnnedge.errors import ArgumentError, CameraError, MissingDependencyError
 
 __all__ = [
@@ -195,6 +197,21 @@ def _quiet_opencv() -> Iterator[None]:
         logging.setLogLevel(level)
 
 
+def _is_picture(path: Path) -> bool:
+    """Whether ``path`` is a still picture, by its name or its first bytes."""
+    from cnnedge.data import IMAGE_SUFFIXES
+    from cnnedge.edge.images import _format
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return _format(head) is not None
+
+
 def _has_gstreamer() -> bool:
     match = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
     return bool(match and match.group(1).upper() != "NO")
@@ -251,6 +268,12 @@ class VideoCaptureSource:
                 )
             if path.is_dir():
                 raise CameraError(f"cannot open {self.name}: it is a folder, not a video file")
+            if _is_picture(path):
+                # OpenCV would play it as a video of one frame: too short for a reading.
+                raise CameraError(
+                    f"cannot open {self.name}: it is a still picture, not a video; read it "
+                    f"with `cnnedge predict {shlex.quote(str(path))}` (classify() in Python)"
+                )
         if self.kind == "gstreamer" and not _has_gstreamer():
             raise CameraError(
                 f"cannot open {self.name}: this OpenCV build has no GStreamer support "
@@ -349,7 +372,7 @@ class VideoCaptureSource:
                 self.frames_read += 1
                 return frame
         waited = time.monotonic() - started
-        what = "no frames at all" if self.frames_read == 0 else f"{self.frames_read} frames"
+        what = "no frames at all" if self.frames_read == 0 else plural(self.frames_read, "frame")
         raise CameraError(
             f"{self.name} stopped delivering frames after {what}; reopened it {opts.retries} "
             f"times over {waited:.1f} s without success. Check the cable or network, that no "

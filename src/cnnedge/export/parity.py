@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnedge._text import plural
 from cnnedge.errors import ParityError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def require_parity(
     if report.disagreements == 0 and report.max_abs_diff <= tolerance:
         return
     raise ParityError(
-        f"{what} does not match the Keras model on {report.images} test images: "
+        f"{what} does not match the Keras model on {plural(report.images, 'test image')}: "
         f"max |Δp| {report.max_abs_diff:.3g} (allowed {tolerance:g}), argmax agreement "
         f"{100 * report.argmax_agreement:.2f}% with {report.disagreements} disagreeing "
         "(allowed 0). Nothing was written; convert with another --opset or report the model."

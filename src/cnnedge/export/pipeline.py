@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnedge import __version__
-from cnnedge._atomic import atomic_path
+from cnnedge._atomic import atomic_path, check_writable
+from cnnedge._text import plural
 from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
 from cnnedge.errors import ExportError, ModelError
 from cnnedge.export.convert import (
@@ -135,7 +136,7 @@ class ExportResult:
         """The commands to run next with the exported model."""
         model = shlex.quote(str(self.fp32.path))
         commands = [
-            f"cnnedge info {model}",
+            f"cnnedge info --model {model}",
             f"cnnedge predict --model {model} DIGIT.png",
             f"cnnedge webcam --model {model}",
         ]
@@ -185,7 +186,8 @@ def export_model(
     ``calibration_size``). Raises
     :class:`ModelError` for a bad input model, :class:`DataError` for missing data,
     :class:`ParityError` when the fp32 model disagrees with Keras, and :class:`ExportError`
-    when conversion fails or the int8 model misses its accuracy or size target.
+    when conversion fails or the int8 model misses its accuracy or size target, and
+    :class:`OutputError`, before any work, when ``output`` cannot be written.
     """
     say = progress or (lambda _message: None)
     output = _check_output(output)
@@ -221,7 +223,7 @@ def export_model(
     graph_bytes = graph.SerializeToString()
     check_onnx(graph_bytes, what="the converted fp32 model")
 
-    say(f"comparing Keras and ONNX on {len(x_test)} test images")
+    say(f"comparing Keras and ONNX on {plural(len(x_test), 'test image')}")
     reference = predict_keras(keras_model, x_test)
     fp32_parity = compare(reference, predict_onnx(graph_bytes, images), y_test)
     require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
@@ -253,8 +255,9 @@ def export_model(
 
     if int8:
         rejects = NOT_A_DIGIT in labels
-        what = "training images and non-digits" if rejects else "training images"
-        say(f"quantizing to int8 (calibrating on {calibration_size} {what})")
+        what = plural(calibration_size, "image")
+        source = "MNIST training images and non-digits" if rejects else "training images"
+        say(f"quantizing to int8 (calibrating on {what}: {source})")
         calibration = calibration_images(
             digits.x_train, calibration_size, seed=settings.calibration_seed
         )
@@ -285,7 +288,7 @@ def export_model(
             raise ExportError(
                 f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
                 f"{_pct(fp32_parity.accuracy)}, int8 {_pct(prepared.parity.accuracy)} on "
-                f"{len(x_test)} test images). Nothing was written; try a larger "
+                f"{plural(len(x_test), 'test image')}). Nothing was written; try a larger "
                 "--calibration-size, or export without --int8."
             )
         files.append(prepared)
@@ -464,14 +467,17 @@ def _check_output(output: str | os.PathLike[str]) -> Path:
         raise ExportError(f"the output file name must end in .onnx, got {str(output)!r}.")
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give a file name such as {path / 'model.onnx'}.")
-    return path
+    # Before the conversion and the parity check, not after them.
+    return check_writable(path)
 
 
 def _check_keras_name(path: Path) -> None:
     # Keras's own refusal of other files is a paragraph about SavedModel; say it plainly.
     if path.suffix.lower() in (".keras", ".h5") or not path.is_file():
         return
-    hint = f" It is already ONNX: try `cnnedge info {path}`." if path.suffix == ".onnx" else ""
+    hint = (
+        f" It is already ONNX: try `cnnedge info --model {path}`." if path.suffix == ".onnx" else ""
+    )
     raise ModelError(
         f"{path} is not a Keras model file: export takes the .keras file that `cnnedge "
         f"train` or keras Model.save() writes.{hint}"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnedge._text import plural
 from cnnedge.errors import ExportError, require
 from cnnedge.export.convert import INPUT_NAME
 from cnnedge.export.formats import DEFAULT_CALIBRATION_SIZE
@@ -73,7 +74,7 @@ def calibration_images(
         raise ExportError(f"--calibration-size must be at least 1, got {size}.")
     if size > len(x_train):
         raise ExportError(
-            f"--calibration-size {size} is more than the {len(x_train)} training images."
+            f"--calibration-size {size} is more than the {plural(len(x_train), 'training image')}."
         )
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(len(x_train), size=size, replace=False))

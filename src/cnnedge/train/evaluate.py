@@ -1,4 +1,6 @@
-"""Evaluating a model on the MNIST test set: figures, a gallery of errors, a confusion matrix."""
+"""Evaluating a model on labelled digits: the MNIST test set, or pictures in class folders
+read the way the edge runner reads them (the finder, then the model). Figures, a gallery of
+errors and a confusion matrix."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from cnnedge import _atomic
-from cnnedge.data import load_mnist
-from cnnedge.errors import ModelError
+from cnnedge.data import labelled_files, load_mnist
+from cnnedge.errors import DataError, ModelError
 from cnnedge.train.paths import DEFAULT_RUNS_DIR
 
 __all__ = ["ClassFigures", "Evaluation", "evaluate", "load_predictor"]
@@ -20,6 +22,9 @@ __all__ = ["ClassFigures", "Evaluation", "evaluate", "load_predictor"]
 GALLERY_FILE = "misclassified.png"
 CONFUSION_FILE = "confusion.png"
 JSON_FILE = "evaluation.json"
+#: What ``misclassified`` and the gallery give as the prediction for a picture in which
+#: the finder found no digit.
+NO_DIGIT = -1
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -34,16 +39,23 @@ class ClassFigures:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Test-set figures of one model and the files written for them."""
+    """Figures of one model on labelled digits and the files written for them.
+
+    ``data`` says which images were evaluated. ``no_digit`` counts the pictures (of class
+    folders) in which no digit was found; they are errors, with ``predicted`` -1 in
+    ``misclassified``, and left out of ``confusion`` (rows real, columns predicted 0-9).
+    """
 
     model: str
+    data: str
     count: int
     errors: int
+    no_digit: int
     accuracy: float
     error_rate: float
     per_class: list[ClassFigures]
     confusion: list[list[int]]
-    misclassified: list[dict[str, int]]
+    misclassified: list[dict[str, Any]]
     gallery_path: Path
     confusion_path: Path
     json_path: Path
@@ -53,6 +65,29 @@ class Evaluation:
         for key in ("gallery_path", "confusion_path", "json_path"):
             data[key] = str(data[key])
         return data
+
+
+@dataclass(frozen=True)
+class _TestSet:
+    """What is evaluated: 28x28 frames of the images where a digit was found, every
+    label, which images had one, what the gallery shows of each, and their files."""
+
+    frames: np.ndarray
+    labels: np.ndarray
+    found: np.ndarray
+    thumbs: np.ndarray
+    description: str
+    files: tuple[Path, ...] = ()
+
+
+def _resolve_model(model: str | Path | None) -> Path:
+    from cnnedge import models
+    from cnnedge.train.paths import latest_model
+
+    if model is None or str(model) == "":
+        return latest_model()
+    bundled = models.bundled_file(model)
+    return models.bundled_path(bundled) if bundled else Path(model).expanduser()
 
 
 def load_predictor(model_path: Path, *, batch_size: int = 1000) -> Predictor:
@@ -84,26 +119,74 @@ def load_predictor(model_path: Path, *, batch_size: int = 1000) -> Predictor:
 
 
 def evaluate(
-    model_path: str | Path,
+    model_path: str | Path | None = None,
     *,
     data: str | None = None,
     out: Path | None = None,
     limit: int | None = None,
+    split: bool = False,
 ) -> Evaluation:
-    """Evaluate ``model_path`` on the MNIST test set and write the figures under ``out``."""
-    model_path = Path(model_path)
-    predictor = load_predictor(model_path)
-    digits = load_mnist(data).limit(test=limit)
-    probabilities = predictor(digits.x_test)
-    predicted = probabilities.argmax(axis=1).astype(np.int64)
-    real = digits.y_test.astype(np.int64)
+    """Evaluate a model on labelled digits and write the figures under ``out``.
 
+    ``model_path`` is a ``.keras`` or ``.onnx`` file, ``fp32``/``int8`` for a bundled
+    model, or None for the newest ``runs/*/model.keras``. ``data`` is an MNIST source
+    (its test set is used) or a folder of class subfolders ``0/ .. 9/`` of pictures: every
+    picture is read as the edge runner reads a photo (the digit found, framed, then the
+    model), or with ``split`` only the seventh that training on the folder held out.
+    ``limit`` keeps the first N images.
+
+    Raises :class:`OutputError` (before anything is loaded) when ``out`` cannot be
+    written, :class:`ModelError` for a missing or unusable model, :class:`DataError` for
+    missing, malformed or unreadable data.
+    """
+    model_path = _resolve_model(model_path)
+    out = Path(out) if out else DEFAULT_RUNS_DIR / f"evaluate-{model_path.stem}"
+    _atomic.check_writable(out, folder=True)
+    predictor = load_predictor(model_path)
+    test = _test_set(data, limit=limit, split=split)
+    real = test.labels.astype(np.int64)
+    predicted = np.full(len(real), NO_DIGIT, dtype=np.int64)
+    if len(test.frames):
+        predicted[test.found] = predictor(test.frames).argmax(axis=1)
+
+    found = test.found
     confusion = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(confusion, (real, predicted), 1)
+    np.add.at(confusion, (real[found], predicted[found]), 1)
+    missed = np.bincount(real[~found], minlength=10)
+    wrong = np.flatnonzero(predicted != real)
+    count = len(real)
+
+    out.mkdir(parents=True, exist_ok=True)
+    from cnnedge.train.plots import plot_confusion, plot_misclassified
+
+    gallery = plot_misclassified(
+        test.thumbs[wrong], real[wrong], predicted[wrong], out / GALLERY_FILE
+    )
+    result = Evaluation(
+        model=str(model_path),
+        data=test.description,
+        count=count,
+        errors=len(wrong),
+        no_digit=int((~found).sum()),
+        accuracy=float((count - len(wrong)) / count) if count else 0.0,
+        error_rate=float(len(wrong) / count) if count else 0.0,
+        per_class=_per_class(confusion, missed),
+        confusion=confusion.tolist(),
+        misclassified=[_miss(test, i, real, predicted) for i in wrong],
+        gallery_path=gallery,
+        confusion_path=plot_confusion(confusion, out / CONFUSION_FILE),
+        json_path=out / JSON_FILE,
+    )
+    _atomic.write_text(result.json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _per_class(confusion: np.ndarray, missed: np.ndarray) -> list[ClassFigures]:
+    """Precision and recall of each class; a picture without a digit found is a miss."""
     true_pos = np.diag(confusion)
     predicted_totals = confusion.sum(axis=0)
-    real_totals = confusion.sum(axis=1)
-    per_class = [
+    real_totals = confusion.sum(axis=1) + missed
+    return [
         ClassFigures(
             label=str(c),
             precision=float(true_pos[c] / predicted_totals[c]) if predicted_totals[c] else 0.0,
@@ -112,31 +195,48 @@ def evaluate(
         )
         for c in range(10)
     ]
-    wrong = np.flatnonzero(predicted != real)
-    count = len(real)
 
-    out = Path(out) if out else DEFAULT_RUNS_DIR / f"evaluate-{model_path.stem}"
-    out.mkdir(parents=True, exist_ok=True)
-    from cnnedge.train.plots import plot_confusion, plot_misclassified
 
-    gallery = plot_misclassified(
-        digits.x_test[wrong], real[wrong], predicted[wrong], out / GALLERY_FILE
-    )
-    confusion_png = plot_confusion(confusion, out / CONFUSION_FILE)
-    result = Evaluation(
-        model=str(model_path),
-        count=count,
-        errors=len(wrong),
-        accuracy=float((count - len(wrong)) / count) if count else 0.0,
-        error_rate=float(len(wrong) / count) if count else 0.0,
-        per_class=per_class,
-        confusion=confusion.tolist(),
-        misclassified=[
-            {"index": int(i), "real": int(real[i]), "predicted": int(predicted[i])} for i in wrong
-        ],
-        gallery_path=gallery,
-        confusion_path=confusion_png,
-        json_path=out / JSON_FILE,
-    )
-    _atomic.write_text(result.json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-    return result
+def _miss(test: _TestSet, i: int, real: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    entry: dict[str, Any] = {"index": int(i), "real": int(real[i]), "predicted": int(predicted[i])}
+    if test.files:
+        entry["path"] = str(test.files[i])
+    return entry
+
+
+def _test_set(data: str | None, *, limit: int | None, split: bool) -> _TestSet:
+    folder = labelled_files(data, split=split)
+    if folder is None:
+        digits = load_mnist(data).limit(test=limit)
+        found = np.ones(len(digits.y_test), dtype=bool)
+        description = f"the test images of {digits.source}"
+        return _TestSet(digits.x_test, digits.y_test, found, digits.x_test, description)
+    return _read_pictures(folder.files[:limit], folder.labels[:limit], folder.description)
+
+
+def _read_pictures(files: tuple[Path, ...], labels: np.ndarray, description: str) -> _TestSet:
+    """Each picture as the edge runner reads it: the digit found and framed, or none."""
+    import cv2
+
+    from cnnedge.edge.images import load_image, to_gray
+    from cnnedge.edge.preprocess import find_digit
+    from cnnedge.errors import ImageError
+
+    frames: list[np.ndarray] = []
+    thumbs = np.zeros((len(files), 28, 28), np.uint8)
+    found = np.zeros(len(files), dtype=bool)
+    for i, file in enumerate(files):
+        try:
+            image = load_image(file)
+        except ImageError as exc:
+            raise DataError(f"{exc} (an evaluation picture: fix or remove it)") from None
+        crop = find_digit(image)
+        if crop is None:
+            # The gallery shows the picture itself, shrunk, where no digit was found.
+            thumbs[i] = cv2.resize(to_gray(image), (28, 28), interpolation=cv2.INTER_AREA)
+            continue
+        found[i] = True
+        frames.append(crop.frame)
+        thumbs[i] = crop.frame
+    stacked = np.stack(frames) if frames else np.zeros((0, 28, 28), np.uint8)
+    return _TestSet(stacked, labels, found, thumbs, description, files)

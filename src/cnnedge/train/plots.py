@@ -50,7 +50,8 @@ def plot_history(history: dict[str, list[float | None]], path: Path) -> Path:
 def plot_misclassified(
     images: np.ndarray, real: np.ndarray, predicted: np.ndarray, path: Path, *, limit: int = 60
 ) -> Path:
-    """A gallery of misclassified digits, each titled with its real and predicted label."""
+    """A gallery of misclassified digits, each titled with its real and predicted label
+    (a negative prediction: no digit was found in the picture)."""
     plt = _pyplot()
     count = min(len(images), limit)
     cols = 10
@@ -60,7 +61,8 @@ def plot_misclassified(
         ax.axis("off")
         if i < count:
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"real {real[i]}\npred {predicted[i]}", fontsize=8)
+            guess = predicted[i] if predicted[i] >= 0 else "none"
+            ax.set_title(f"real {real[i]}\npred {guess}", fontsize=8)
     if count == 0:
         axes.flat[0].text(0.5, 0.5, "no misclassified digits", ha="center", va="center")
     fig.suptitle(f"Misclassified digits ({count} of {len(images)} shown)")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnedge import _atomic
+from cnnedge._text import plural
 from cnnedge.data import Digits, load_mnist
 from cnnedge.errors import DataError, require
 from cnnedge.system import machine_info, package_versions
@@ -46,6 +47,7 @@ class TrainConfig:
     data: str | None = None
     limit: int | None = None
     out: Path | None = None
+    #: Keras's: 0 silent, 1 the model summary and a progress bar, 2 one line per epoch.
     verbose: int = 1
     #: A run folder to continue; its own recipe and data source are used.
     resume: Path | None = None
@@ -140,6 +142,11 @@ def train(
 
     The test set is evaluated after every epoch for the record only: the saved model is
     always the last completed epoch's, never one picked by test accuracy.
+
+    Raises :class:`OutputError` (before the data is loaded) when the run folder cannot be
+    written, :class:`DataError` for missing or malformed data or a bad recipe,
+    :class:`ModelError` when a run to resume is incomplete or already done, and
+    :class:`MissingDependencyError` without ``cnnedge[train]``.
     """
     config = config or TrainConfig()
     require("keras", extra="train", purpose="Training")
@@ -149,11 +156,11 @@ def train(
         config, prior = _resume_config(config)
     _validate(config)
 
+    run_dir = _atomic.check_writable(config.out or new_run_dir(), folder=True)
     digits = digits or load_mnist(config.data)
     digits = digits.limit(train=config.limit)
     if len(digits.y_train) == 0:
         raise DataError(f"{digits.source} holds no training images.")
-    run_dir = Path(config.out) if config.out else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / MODEL_FILE
     initial_epoch = int(prior["epochs_completed"]) if prior else 0
@@ -284,7 +291,7 @@ def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     done = int(report.get("epochs_completed", 0))
     if done >= int(recipe.get("epochs", 0)):
         raise ModelError(
-            f"{run_dir} already completed its {done} epochs; nothing to resume. "
+            f"{run_dir} already completed its {plural(done, 'epoch')}; nothing to resume. "
             "Start a new run with `cnnedge train`."
         )
     data = config.data or (report.get("data") or {}).get("source")
