@@ -18,6 +18,7 @@ weigh) and marks (``-``, ``.``, ``,``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -225,7 +226,7 @@ def _cluster_lines(groups: list[_Group]) -> list[list[_Group]]:
         for k, (last, members) in enumerate(lines):
             overlap = min(last.y2, g.box.y2) - max(last.y, g.box.y)
             share = overlap / max(1, min(last.h, g.box.h))
-            near = g.box.x - max(m.box.x2 for m in members) <= LINE_GAP * last.h
+            near = g.box.x - max(m.box.x2 for m in members) <= LINE_GAP * max(last.h, g.box.h)
             if near and share > best_overlap:
                 best, best_overlap = k, share
         if best is None or best_overlap < 0.5:
@@ -233,8 +234,20 @@ def _cluster_lines(groups: list[_Group]) -> list[list[_Group]]:
             continue
         last, members = lines[best]
         lines[best] = (g.box if g.box.h >= SMALL_SHARE * last.h else last, [*members, g])
-    lines.sort(key=lambda line: float(np.mean([g.box.y + g.box.h / 2 for g in line[1]])))
-    return [members for _, members in lines]
+    return sorted((members for _, members in lines), key=functools.cmp_to_key(_reading_order))
+
+
+def _reading_order(a: list[_Group], b: list[_Group]) -> int:
+    """Lines top to bottom; lines side by side (two numbers on one row) left to right."""
+    box_a, box_b = _span(a), _span(b)
+    level = min(box_a.y2, box_b.y2) - max(box_a.y, box_b.y) >= 0.5 * min(box_a.h, box_b.h)
+    if level:
+        return -1 if box_a.x < box_b.x else 1
+    return -1 if box_a.y + box_a.h / 2 < box_b.y + box_b.h / 2 else 1
+
+
+def _span(groups: list[_Group]) -> Box:
+    return _union(g.box for g in groups)
 
 
 def _line_height(members: list[_Group]) -> float:

@@ -634,8 +634,8 @@ class DigitClassifier:
 def _alike(a: Box, b: Box) -> bool:
     """Whether ``b`` could be another digit written like ``a``: of a similar height, and
     not a piece of ``a``."""
-    inside = max(a.x, b.x) >= min(a.x2, b.x2) or max(a.y, b.y) >= min(a.y2, b.y2)
-    return inside and 0.6 * a.h <= b.h <= 1.6 * a.h
+    apart = max(a.x, b.x) >= min(a.x2, b.x2) or max(a.y, b.y) >= min(a.y2, b.y2)
+    return apart and 0.6 * a.h <= b.h <= 1.6 * a.h
 
 
 def _neighbours(a: Box, b: Box) -> bool:

@@ -122,6 +122,9 @@ def compose(
         image = cv2.GaussianBlur(image, (0, 0), look.blur)
     if look.noise > 0:
         noise = np.empty_like(image)
+        # OpenCV's generator is its own (per thread): seeded from ours, so that a photo
+        # is a function of its seed alone.
+        cv2.setRNGSeed(int(rng.integers(2**31)))
         cv2.randn(noise, 0.0, look.noise)
         image += noise
     np.clip(image, 0, 255, out=image)
