@@ -99,6 +99,8 @@ SMALLEST_CANDIDATE = 0.04
 MAX_CANDIDATES = 3
 #: Most candidates one picture hands the model to judge.
 CANDIDATES = 6
+#: Masks with a longer side than this have their blobs found on a copy pooled by two.
+POOL_ABOVE = 200
 #: Widths of the opening that takes the paper out, as shares of the working copy's shorter
 #: side: a sixth follows shadows closely; half keeps the strokes of a bold marker digit
 #: that fills its picture, which a sixth would take for paper.
@@ -306,8 +308,19 @@ def _groups(
     ink: _Ink, limit: int, *, region: Box | None = None
 ) -> Iterator[tuple[np.ndarray, Box]]:
     """Groups of blobs that may be one digit each, biggest first, as masks in their boxes;
-    with ``region`` (image pixels), only those whose centre lies in it."""
-    labels, stats = _components(ink.mask)
+    with ``region`` (image pixels), only those whose centre lies in it.
+
+    A large mask's blobs are found on a copy pooled by two (any ink in a 2x2 block): the
+    components of a camera frame's mask cost more than all the rest, and the groups need
+    only their outlines; each group's mask is then taken from the full mask.
+    """
+    mask = ink.mask
+    pool = 2 if max(mask.shape) > POOL_ABOVE else 1
+    if pool == 2:
+        half = ((mask.shape[1] + 1) // 2, (mask.shape[0] + 1) // 2)
+        mask = cv2.resize(mask * np.uint8(255), half, interpolation=cv2.INTER_AREA)
+        mask = cv2.threshold(mask, 0, 1, cv2.THRESH_BINARY)[1]
+    labels, stats = _components(mask)
     if len(stats) == 0:
         return
     ids = _writing_blobs(labels, stats, 0.03, exclude=_backgrounds(labels, len(stats)))
@@ -319,10 +332,22 @@ def _groups(
             return
         chosen, group = _group(main, ids, stats)
         tried.update(chosen)
-        if region is not None and not _centre_in(group, region, ink.scale):
+        full = _scaled_box(group, pool, ink.mask.shape)
+        if region is not None and not _centre_in(full, region, ink.scale):
             continue
         limit -= 1
-        yield _member_mask(labels[group.y : group.y2, group.x : group.x2], chosen), group
+        members = _member_mask(labels[group.y : group.y2, group.x : group.x2], chosen)
+        if pool == 2:
+            members = cv2.resize(members, (full.w, full.h), interpolation=cv2.INTER_NEAREST)
+            members &= ink.mask[full.y : full.y2, full.x : full.x2]
+        yield members, full
+
+
+def _scaled_box(box: Box, factor: int, shape: tuple[int, int]) -> Box:
+    if factor == 1:
+        return box
+    x, y = box.x * factor, box.y * factor
+    return Box(x, y, min(shape[1], box.x2 * factor) - x, min(shape[0], box.y2 * factor) - y)
 
 
 def _sharper(image: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
@@ -539,20 +564,22 @@ def _dark_ink(work: np.ndarray) -> bool:
 
 
 def _filled_crop_polarity(small: np.ndarray, dark: bool) -> bool:
-    """``dark`` corrected for a bold digit filling its picture.
+    """``dark`` corrected for a dark bold digit filling its picture.
 
-    There the ink is half of every window, and the local paper follows it. The picture's
-    two-level split tells instead: when the level the ink was taken for covers most of the
-    picture's edge, as only paper does around a tight crop, and the other level is a
-    good part of the picture, the other level is the ink. (A sheet on a desk is
-    different: there the edge is desk, and the split is between desk and sheet.)
+    There the ink is half of every window, and the local paper follows it, so the light
+    paper is taken for ink. The picture's two-level split tells instead: when the light
+    level covers most of the picture's edge, as only paper does around a tight crop, and
+    the dark level is a good part of the picture, the dark level is the ink. (Dark ink
+    is never turned into light: a desk around a sheet, or a shadow, covers the edge with
+    the dark level too.)
     """
-    _, split = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink_level = 0 if dark else 1
-    ring = np.concatenate([split[0], split[-1], split[1:-1, 0], split[1:-1, -1]])
-    if float((ring == ink_level).mean()) < FILLED_EDGE:
+    if dark:
         return dark
-    share = float((split == 1 - ink_level).mean())
+    _, split = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ring = np.concatenate([split[0], split[-1], split[1:-1, 0], split[1:-1, -1]])
+    if float(ring.mean()) < FILLED_EDGE:
+        return dark
+    share = float((split == 0).mean())
     if not FILLED_SHARE[0] <= share <= FILLED_SHARE[1]:
         return dark
     light, darker = small[split == 1], small[split == 0]
@@ -615,11 +642,14 @@ def _denoised(work: np.ndarray) -> np.ndarray:
     a threshold would otherwise cut the noise into specks and the digit into pieces.
     Clean pictures are left alone: a median would wear away hairlines a pixel wide.
     """
-    median = cv2.medianBlur(work, 3)
-    sample = cv2.absdiff(work, median)[::3, ::3].ravel()
+    h, w = work.shape
+    # Measured on the middle of the picture (a quarter of its pixels are plenty).
+    middle = work[h // 4 : max(h // 4 + 3, 3 * h // 4), w // 4 : max(w // 4 + 3, 3 * w // 4)]
+    sample = cv2.absdiff(middle, cv2.medianBlur(middle, 3))[::2, ::2].ravel()
     spread = 1.4826 * float(np.partition(sample, len(sample) // 2)[len(sample) // 2])
     if spread < NOISY_SPREAD:
         return work
+    median = cv2.medianBlur(work, 3)
     return cv2.medianBlur(median, 5) if spread >= 2 * NOISY_SPREAD else median
 
 
@@ -627,20 +657,29 @@ def _ink_at(prepared: _Prepared, background: float) -> _Ink | None:
     """The ink above the local paper, the paper being what an opening ``background`` (share
     of the shorter side) wide leaves: wider than any stroke, so that only the strokes stand
     out, and no wider, so that shadows and uneven light go with the paper."""
-    return _ink_above(prepared, _coarse(prepared.ink), background)
+    return _ink_above(prepared, _paper(_coarse(prepared.ink), background))
 
 
 def _inks(prepared: _Prepared) -> list[_Ink]:
     """The ink against the paper at each of :data:`BACKGROUND_SHARES`, the wider only when
-    it finds clearly more ink (strokes too bold for the narrower one, which erases them)."""
+    it finds clearly more ink (strokes too bold for the narrower one, which erases them).
+
+    Whether it does is judged on the coarse copy, where both openings are computed anyway:
+    the wider one's ink is made at full size only for the pictures that need it.
+    """
     coarse = _coarse(prepared.ink)
-    fine = _ink_above(prepared, coarse, BACKGROUND_SHARES[0])
-    bold = _ink_above(prepared, coarse, BACKGROUND_SHARES[1])
-    if fine is None or bold is None:
-        return [ink for ink in (fine, bold) if ink is not None]
-    if cv2.countNonZero(bold.mask) > BOLD_GAIN * cv2.countNonZero(fine.mask):
-        return [fine, bold]
-    return [fine]
+    fine_paper, bold_paper = (_paper(coarse, share) for share in BACKGROUND_SHARES)
+    fine = _ink_above(prepared, fine_paper)
+    if fine is None:
+        bold = _ink_above(prepared, bold_paper)
+        return [] if bold is None else [bold]
+    level = fine.threshold
+    fine_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, fine_paper), level, cv2.CMP_GT))
+    bold_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, bold_paper), level, cv2.CMP_GT))
+    if bold_count <= BOLD_GAIN * fine_count:
+        return [fine]
+    bold = _ink_above(prepared, bold_paper)
+    return [fine] if bold is None else [fine, bold]
 
 
 def _coarse(ink: np.ndarray) -> np.ndarray:
@@ -653,10 +692,16 @@ def _coarse(ink: np.ndarray) -> np.ndarray:
     return coarse
 
 
-def _ink_above(prepared: _Prepared, coarse: np.ndarray, background: float) -> _Ink | None:
-    ink = prepared.ink
+def _paper(coarse: np.ndarray, background: float) -> np.ndarray:
+    """The paper under the ink of the coarse copy: what an opening ``background`` (share of
+    the shorter side) wide leaves of it."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(min(coarse.shape) * background),) * 2)
-    paper = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel)
+    return cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel)
+
+
+def _ink_above(prepared: _Prepared, paper: np.ndarray) -> _Ink | None:
+    """The ink of the working copy above ``paper`` (found on the coarse copy)."""
+    ink = prepared.ink
     if paper.shape != ink.shape:
         paper = cv2.resize(paper, ink.shape[::-1], interpolation=cv2.INTER_LINEAR)
     tophat = cv2.subtract(ink, paper)

@@ -173,14 +173,26 @@ def _light(size: tuple[int, int], look: Look, rng: np.random.Generator) -> np.nd
     light = 1.0 - look.gradient * (u + 0.5)
     if look.texture > 0:
         light += rng.normal(0, look.texture / 255.0, (gh, gw)).astype(np.float32)
-    if look.shadow > 0:
-        # A half-plane at a random angle and offset, softened by the smoothing.
-        a = rng.uniform(0, 2 * math.pi)
-        side = (xs / gw - 0.5) * math.cos(a) + (ys / gh - 0.5) * math.sin(a)
-        light -= look.shadow * (side > rng.uniform(-0.3, 0.3))
-    # Smoothed on the coarse grid: the cubic resize then gives soft edges at any size.
+    # Smoothed on the coarse grid: the cubic resize then gives soft changes at any size.
     light = cv2.GaussianBlur(np.clip(light, 0.15, 1.3), (3, 3), 0.8)
-    return cv2.resize(light, (w, h), interpolation=cv2.INTER_CUBIC)
+    light = cv2.resize(light, (w, h), interpolation=cv2.INTER_CUBIC)
+    if look.shadow > 0:
+        light *= _shadow((h, w), look.shadow, rng)
+    return light
+
+
+def _shadow(size: tuple[int, int], depth: float, rng: np.random.Generator) -> np.ndarray:
+    """A straight-edged shadow (a hand, a phone, a ruler) over part of the picture: this
+    much darker beyond a line at a random angle and place, its edge a few pixels soft
+    (a sunlit shadow) to a fifth of the picture (a lamp's)."""
+    h, w = size
+    a = rng.uniform(0, 2 * math.pi)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    side = (xs - w / 2) * math.cos(a) + (ys - h / 2) * math.sin(a)
+    offset = rng.uniform(-0.3, 0.3) * min(h, w)
+    softness = max(0.5, rng.uniform(0.005, 0.2) * min(h, w))
+    beyond = 1.0 / (1.0 + np.exp(-(side - offset) / softness))
+    return (1.0 - depth * beyond).astype(np.float32)
 
 
 def ruled_lines(
