@@ -339,6 +339,7 @@ class _Output:
 
 def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: float) -> None:
     from cnnedge.edge import Reading
+    from cnnedge.edge.classifier import NOT_A_DIGIT
 
     if as_json:
         typer.echo(json.dumps({"path": path, **result.to_dict()}))
@@ -347,15 +348,22 @@ def _report(path: str, result: Prediction | Reading, as_json: bool, threshold: f
         if not result.digits:
             typer.echo(f"{path}: no number")
         else:
+            # One line per picture: the lines of a number written on several are joined.
+            text = " / ".join(result.text.split("\n"))
             typer.echo(
-                f"{path}: {result.text} ({plural(len(result.digits), 'digit')}, lowest confidence "
+                f"{path}: {text} ({plural(len(result.digits), 'digit')}, lowest confidence "
                 f"{result.confidence:.3f})"
             )
         return
     if result.digit is not None:
-        typer.echo(f"{path}: {result.digit} (confidence {result.confidence:.3f})")
+        more = ""
+        if result.others:
+            more = f"; {plural(result.others + 1, 'digit')} found: read them all with --number"
+        typer.echo(f"{path}: {result.digit} (confidence {result.confidence:.3f}){more}")
     elif result.box is None:
         typer.echo(f"{path}: no digit")
+    elif result.reason == NOT_A_DIGIT:
+        typer.echo(f"{path}: no digit (not a digit, confidence {result.confidence:.3f})")
     else:
         best = max(range(len(result.probabilities)), key=result.probabilities.__getitem__)
         typer.echo(

@@ -168,11 +168,14 @@ def check_set(digits: Digits, *, size: int = CHECK_SIZE) -> tuple[np.ndarray, np
     samples = Samples(digits.x_test, digits.y_test, mix=SampleMix(nondigit=0.0, plain=0.0))
     rng = np.random.default_rng(CHECK_SEED)
     frames, labels = [], []
-    for i in range(size):
-        index = i % len(digits.y_test)
-        frame, _ = samples.photographed(index, rng)
-        frames.append(frame)
-        labels.append(int(digits.y_test[index]))
+    index = 0
+    while len(frames) < size and index < 20 * size:
+        # Only the digits the photos left legible: the rest are not in training either.
+        frame, _ = samples.photographed(index % len(digits.y_test), rng)
+        if frame is not None:
+            frames.append(frame)
+            labels.append(int(digits.y_test[index % len(digits.y_test)]))
+        index += 1
     for _ in range(size):
         frames.append(samples.nondigit(rng))
         labels.append(NOT_A_DIGIT)

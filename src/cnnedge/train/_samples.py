@@ -21,13 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnedge.edge.preprocess import Box, find_candidates
+from cnnedge.edge.preprocess import Box, find_candidates, frame_from_mask
 from cnnedge.train import _ink, _photo
 
 __all__ = ["NOT_A_DIGIT", "SampleMix", "Samples"]
 
 #: The label of "not a digit" (the eleventh output).
 NOT_A_DIGIT = 10
+#: A photographed digit is a training sample only if the picture shows this share of its
+#: ink, and the finder's frame is this much like the frame of the ink as written.
+VISIBLE_INK = 0.9
+MIN_LIKENESS = 0.8
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,12 @@ class SampleMix:
 
 @dataclass(frozen=True)
 class _Written:
-    """A photo and where the ink of interest is in it."""
+    """A photo, where the ink of interest is in it, and the MNIST frame of that ink as
+    written (what a perfect finder would hand the model; None when nothing is visible)."""
 
     image: np.ndarray
     box: Box | None
+    ideal: np.ndarray | None = None
 
 
 class Samples:
@@ -86,7 +92,7 @@ class Samples:
                 frames[i] = plain_frame(self.images[index], rng)
             else:
                 frame, stray = self.photographed(index, rng)
-                frames[i] = frame
+                frames[i] = plain_frame(self.images[index], rng) if frame is None else frame
                 if stray is not None and rng.random() < self.mix.stray:
                     strays.append(stray)
             labels[i] = self.labels[index]
@@ -94,10 +100,10 @@ class Samples:
 
     def photographed(
         self, index: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The frame the finder makes of a photo of digit ``index``, and one of its other
-        candidates (None if it has none). A photo in which the finder misses the digit
-        gives the plain MNIST frame instead."""
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The frame the finder makes of a photo of digit ``index`` (None when the finder
+        misses the digit or the photo made it illegible), and one of the finder's other
+        candidates in the photo (None if it has none)."""
         shape = _ink.warp(_ink.digit_shape(self.images[index]), rng)
         written = photo_of(shape, rng, neighbours=self.images)
         candidates = find_candidates(written.image)
@@ -111,8 +117,16 @@ class Samples:
                 others.append(crop.frame)
         others = [frame for frame in others if not looks_like_a_one(frame)]
         stray = others[int(rng.integers(len(others)))] if others else None
-        if best is None or best_overlap < 0.5:
-            return plain_frame(self.images[index], rng), stray
+        # The found frame teaches the digit only if it still shows the digit as written:
+        # a digit the photo made illegible (cut off, broken up, swamped) would teach the
+        # model to call a scrawl a digit.
+        if (
+            best is None
+            or best_overlap < 0.5
+            or written.ideal is None
+            or likeness(best.frame, written.ideal) < MIN_LIKENESS
+        ):
+            return None, stray
         return best.frame, stray
 
     def nondigit(self, rng: np.random.Generator) -> np.ndarray:
@@ -218,7 +232,36 @@ def photo_of(
     visible = Box(max(0, left), max(0, top), 0, 0)
     x2, y2 = min(width, left + bw), min(height_px, top + bh)
     box = Box(visible.x, visible.y, max(1, x2 - visible.x), max(1, y2 - visible.y))
-    return _Written(image, box)
+    return _Written(image, box, _ideal_frame(ink, at, (height_px, width)))
+
+
+def _ideal_frame(ink: _ink.Ink, at: tuple[int, int], size: tuple[int, int]) -> np.ndarray | None:
+    """The MNIST frame of the part of ``ink`` (laid at ``at``) that the picture shows, or
+    None when the picture cuts off more than a tenth of it."""
+    full = ink.alpha > 0.5
+    h, w = size
+    x, y = at
+    x0, y0 = max(0, -x), max(0, -y)
+    x1, y1 = min(full.shape[1], w - x), min(full.shape[0], h - y)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    shown = full[y0:y1, x0:x1]
+    if shown.sum() < VISIBLE_INK * full.sum():
+        return None
+    return frame_from_mask(shown.view(np.uint8))
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """How alike two MNIST frames are: the correlation of their blurred pixels (blurred,
+    so that a thicker or thinner pen and a pixel's shift still count as alike)."""
+    import cv2
+
+    fa = cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5).ravel()
+    fb = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5).ravel()
+    fa -= fa.mean()
+    fb -= fb.mean()
+    norm = float(np.sqrt((fa @ fa) * (fb @ fb)))
+    return float(fa @ fb) / norm if norm > 0 else 0.0
 
 
 def _neighbour(
