@@ -86,7 +86,7 @@ def test_a_bold_marker_digit_filling_its_picture(reader, mnist, clear):
 
 def test_a_digit_under_heavy_sensor_noise(reader, mnist, clear):
     def make(frame):
-        return photo((160, 160), [(ink_of(frame, 90, grow=0.02), 40, 35)], noise=25)
+        return photo((400, 400), [(ink_of(frame, 60), 130, 100)], noise=25)
 
     assert read_share(reader, mnist, clear, make) >= 0.9
 

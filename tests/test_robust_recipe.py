@@ -131,6 +131,7 @@ def test_the_export_declares_and_keeps_the_not_a_digit_output(robust_run, mnist,
         tmp_path / "robust.onnx", model=robust_run / "model.keras", int8=True,
         data=mnist, parity_size=1000, max_int8_drop=100.0, max_reject_drop=100.0,
     )  # fmt: skip
+    assert result.source.path == robust_run / "model.keras"
     for exported in result.models:
         assert exported.metadata.labels[-1] == "not a digit"
         clf = DigitClassifier(exported.path)

@@ -116,15 +116,23 @@ def export(
     typer.echo(f"  accuracy: Keras {keras_acc}, fp32 {fp32_acc}")
     q = result.int8
     if q is not None:
+        quantization = q.metadata.quantization or {}
+        drawn_from = str(quantization.get("calibration_data", "training images"))
         typer.echo(
             f"wrote {q.path} ({_size(q.size_bytes)}, {result.size_ratio:.1f}x smaller), "
-            f"calibrated on {plural(calibration_size, 'training image')}"
+            f"calibrated on {plural(calibration_size, 'image')} ({drawn_from})"
         )
         typer.echo(f"  int8 vs Keras: {q.parity.describe()}")
         typer.echo(
             f"  accuracy: fp32 {_pct(fp32.parity.accuracy)}, int8 {_pct(q.parity.accuracy)} "
             f"({-(result.accuracy_drop or 0.0):+.2f} pt)"
         )
+        rejected = quantization.get("nondigits_rejected")
+        if rejected:
+            typer.echo(
+                f"  'not a digit' for {plural(rejected['images'], 'rendered non-digit')}: "
+                f"fp32 {_pct(rejected['fp32'])}, int8 {_pct(rejected['int8'])}"
+            )
     typer.echo("next:")
     for command in result.next_commands():
         typer.echo(f"  {command}")

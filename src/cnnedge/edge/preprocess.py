@@ -101,15 +101,18 @@ MAX_CANDIDATES = 3
 CANDIDATES = 6
 #: Masks with a longer side than this have their blobs found on a copy pooled by two.
 POOL_ABOVE = 200
-#: Widths of the opening that takes the paper out, as shares of the working copy's shorter
-#: side: a sixth follows shadows closely; half keeps the strokes of a bold marker digit
-#: that fills its picture, which a sixth would take for paper.
+#: Widths of the opening that takes the paper out: a sixth of the working copy's shorter
+#: side follows shadows closely; half its longer side keeps the strokes of a bold marker
+#: digit that fills its picture (even a '1' as wide as its crop), which a sixth would take
+#: for paper.
 BACKGROUND_SHARES = (1 / 6, 1 / 2)
 #: A picture whose level taken for ink covers more than FILLED_EDGE of its edge, while
 #: the other level covers a FILLED_SHARE of it, 60 grey levels apart or more, is a bold
 #: digit filling its picture, read with the other polarity.
 FILLED_EDGE = 0.7
 FILLED_SHARE = (0.15, 0.7)
+#: ... and so is one whose two levels each cover more than this share of it.
+FILLED_BALANCE = 0.35
 MIN_SPLIT_CONTRAST = 60.0
 #: A candidate smaller than this share of the picture's shorter side that touches its
 #: edge is part of something the picture cuts off (a digit cut by a tight crop is big).
@@ -118,8 +121,10 @@ CUT_OFF_SHARE = 0.35
 BACKGROUND_EDGE = 0.5
 #: Candidates whose boxes overlap more than this (intersection over union) are one.
 SAME_CANDIDATE = 0.7
-#: How much more ink the wider background must find for its candidates to be looked at.
+#: How much more ink the wider background must find for its candidates to be looked at,
+#: or how wide the strokes found against the narrower must be, as a share of its width.
 BOLD_GAIN = 1.3
+BOLD_WIDTH = 0.35
 #: Candidates bigger than this (working pixels) are framed from a copy shrunk to it: the
 #: 20x20 frame needs no more, and evening out the strokes of a big mask is slow.
 CROP_SIDE = 64
@@ -567,25 +572,26 @@ def _filled_crop_polarity(small: np.ndarray, dark: bool) -> bool:
     """``dark`` corrected for a dark bold digit filling its picture.
 
     There the ink is half of every window, and the local paper follows it, so the light
-    paper is taken for ink. The picture's two-level split tells instead: when the light
-    level covers most of the picture's edge, as only paper does around a tight crop, and
-    the dark level is a good part of the picture, the dark level is the ink. (Dark ink
-    is never turned into light: a desk around a sheet, or a shadow, covers the edge with
-    the dark level too.)
+    paper may be taken for ink. The picture's two-level split tells instead: when its
+    levels are clearly apart and the light one covers most of the picture's edge (as only
+    paper does around a tight crop), or neither level is a clear minority (ink that is not
+    a minority fills its picture), the dark level is the ink: dark ink on light paper is
+    by far the commoner. (Dark ink is never turned into light: a desk around a sheet, or a
+    shadow, covers the edge with the dark level too.)
     """
     if dark:
         return dark
     _, split = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ring = np.concatenate([split[0], split[-1], split[1:-1, 0], split[1:-1, -1]])
-    if float(ring.mean()) < FILLED_EDGE:
-        return dark
-    share = float((split == 0).mean())
-    if not FILLED_SHARE[0] <= share <= FILLED_SHARE[1]:
-        return dark
     light, darker = small[split == 1], small[split == 0]
+    if not len(light) or not len(darker):
+        return dark
     if float(light.mean()) - float(darker.mean()) < MIN_SPLIT_CONTRAST:
         return dark
-    return not dark
+    ring = np.concatenate([split[0], split[-1], split[1:-1, 0], split[1:-1, -1]])
+    dark_share = len(darker) / split.size
+    edged = float(ring.mean()) >= FILLED_EDGE and FILLED_SHARE[0] <= dark_share
+    balanced = FILLED_BALANCE <= dark_share <= 1 - FILLED_BALANCE
+    return edged or balanced
 
 
 def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
@@ -668,15 +674,18 @@ def _inks(prepared: _Prepared) -> list[_Ink]:
     the wider one's ink is made at full size only for the pictures that need it.
     """
     coarse = _coarse(prepared.ink)
-    fine_paper, bold_paper = (_paper(coarse, share) for share in BACKGROUND_SHARES)
+    fine_paper = _paper(coarse, BACKGROUND_SHARES[0])
+    bold_paper = _paper(coarse, BACKGROUND_SHARES[1], side=max(coarse.shape))
     fine = _ink_above(prepared, fine_paper)
     if fine is None:
         bold = _ink_above(prepared, bold_paper)
         return [] if bold is None else [bold]
     level = fine.threshold
-    fine_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, fine_paper), level, cv2.CMP_GT))
+    fine_mask = cv2.compare(cv2.subtract(coarse, fine_paper), level, cv2.CMP_GT)
     bold_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, bold_paper), level, cv2.CMP_GT))
-    if bold_count <= BOLD_GAIN * fine_count:
+    # Strokes nearly as wide as the narrower opening are partly taken for paper by it.
+    wide = _stroke_width(fine_mask // 255) > BOLD_WIDTH * min(coarse.shape) * BACKGROUND_SHARES[0]
+    if bold_count <= BOLD_GAIN * cv2.countNonZero(fine_mask) and not wide:
         return [fine]
     bold = _ink_above(prepared, bold_paper)
     return [fine] if bold is None else [fine, bold]
@@ -692,10 +701,11 @@ def _coarse(ink: np.ndarray) -> np.ndarray:
     return coarse
 
 
-def _paper(coarse: np.ndarray, background: float) -> np.ndarray:
+def _paper(coarse: np.ndarray, background: float, *, side: int | None = None) -> np.ndarray:
     """The paper under the ink of the coarse copy: what an opening ``background`` (share of
-    the shorter side) wide leaves of it."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(min(coarse.shape) * background),) * 2)
+    ``side``, default the shorter side) wide leaves of it."""
+    width = _odd((side or min(coarse.shape)) * background)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (width, width))
     return cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel)
 
 

@@ -261,8 +261,8 @@ def export_model(
     if int8:
         rejects = NOT_A_DIGIT in labels
         what = plural(calibration_size, "image")
-        source = "MNIST training images and non-digits" if rejects else "training images"
-        say(f"quantizing to int8 (calibrating on {what}: {source})")
+        drawn_from = "MNIST training images and non-digits" if rejects else "training images"
+        say(f"quantizing to int8 (calibrating on {what}: {drawn_from})")
         calibration = calibration_images(
             digits.x_train, calibration_size, seed=settings.calibration_seed
         )
