@@ -17,7 +17,8 @@ Scenes (``--scene``):
     python scripts/make_webcam_video.py out.mp4 [--scene desk] [--frames-per-digit 20]
                                                 [--digits 3,1,4,1,5] [--photos] [--size 640x480]
 
-Used as a module by tests/test_webcam*.py and benchmarks/webcam_frames.py.
+Used as a module by tests/test_webcam*.py and benchmarks/webcam_frames.py;
+benchmarks/webcam_videos.py holds its own items in front of :func:`scene_background`.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def photo_ink(photo: np.ndarray, size: int) -> np.ndarray:
     return 1.0 - (1.0 - ratio) * fade
 
 
-def _scene(rng: np.random.Generator, width: int, height: int, scene: str) -> np.ndarray:
+def scene_background(rng: np.random.Generator, width: int, height: int, scene: str) -> np.ndarray:
     """The static background (float32 BGR 0-255): paper, and for desk scenes the desk."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     paper_colour = np.array(rng.choice([(222, 230, 235), (200, 222, 232), (215, 215, 215)]))
@@ -161,7 +162,7 @@ def render(
     if scene not in SCENES:
         raise ValueError(f"scene must be one of {SCENES}, not {scene!r}")
     rng = np.random.default_rng(seed)
-    base = _scene(rng, width, height, scene)
+    base = scene_background(rng, width, height, scene)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     vignette = 1.0 - 0.25 * (((xx - width / 2) / width) ** 2 + ((yy - height / 2) / height) ** 2)
     for segment in segments:
