@@ -36,6 +36,10 @@ __all__ = [
 
 #: Side of the square working canvas every shape is drawn on before it is warped.
 WORK = 64
+#: Blobs of a digit smaller than this share of its biggest are specks; skeleton branches
+#: up to SPUR working pixels long are spurs.
+SPECK = 0.05
+SPUR = 3
 #: Characters never used as "not a digit": handwritten, they are drawn like a digit
 #: (O o Q D θ for 0, I l i j | ! / \\ ( ) [ ] for 1, Z z for 2, S s for 5, b G for 6, B for 8,
 #: g q for 9, y for 4 or 9, T for 7). The lists below leave them out.
@@ -97,7 +101,18 @@ def digit_shape(image: np.ndarray, *, level: int = 110) -> np.ndarray:
     big = cv2.resize(image, (inner, inner), interpolation=cv2.INTER_CUBIC)
     shape = np.zeros((WORK, WORK), np.uint8)
     shape[8 : 8 + inner, 8 : 8 + inner] = np.where(big > level, 255, 0).astype(np.uint8)
-    return shape
+    return _without_specks(shape)
+
+
+def _without_specks(shape: np.ndarray) -> np.ndarray:
+    """``shape`` without the specks the upscaling's ringing leaves beside the strokes (a
+    pen would draw them as dots)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(shape, connectivity=8)
+    if count <= 2:
+        return shape
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= SPECK * areas.max()) + 1
+    return np.where(np.isin(labels, keep), 255, 0).astype(np.uint8)
 
 
 def glyph_shape(text: str, rng: np.random.Generator, fonts: Sequence[Path] = ()) -> np.ndarray:
@@ -523,11 +538,40 @@ def _pen(shape: np.ndarray, scale: float, width: float) -> np.ndarray:
 
 
 def _skeleton(shape: np.ndarray) -> np.ndarray:
+    """The centre line of ``shape``, without the short spurs a thinning grows from the
+    corners of thick strokes (a pen drawing along them would add hooks and dots)."""
     try:
         from skimage.morphology import skeletonize
     except ImportError:
         return _morph_skeleton(shape)
-    return skeletonize(shape > 0)
+    return _pruned(skeletonize(shape > 0), SPUR)
+
+
+def _pruned(skeleton: np.ndarray, length: int) -> np.ndarray:
+    """``skeleton`` with its end points taken off ``length`` times, then its remaining
+    branches grown back along it by as much: spurs up to ``length`` long go, the true ends
+    of strokes come back."""
+    pixels = skeleton.astype(np.uint8)
+    pruned = pixels.copy()
+    for _ in range(length):
+        pruned[(pruned == 1) & (_neighbours(pruned) <= 1)] = 0
+    if not pruned.any():
+        return skeleton
+    # Grown back from the ends left: a spur's base is no end (its branch goes on).
+    removed = pixels & (1 - pruned)
+    front = pruned & (_neighbours(pruned) == 1).astype(np.uint8)
+    grown = np.zeros_like(pixels)
+    for _ in range(length):
+        front = cv2.dilate(front, np.ones((3, 3), np.uint8)) & removed & (1 - grown)
+        grown |= front
+    return (pruned | grown).astype(bool)
+
+
+def _neighbours(pixels: np.ndarray) -> np.ndarray:
+    """How many of each pixel's 8 neighbours are set."""
+    kernel = np.ones((3, 3), np.float32)
+    kernel[1, 1] = 0
+    return cv2.filter2D(pixels, -1, kernel, borderType=cv2.BORDER_CONSTANT)
 
 
 def _morph_skeleton(shape: np.ndarray) -> np.ndarray:
