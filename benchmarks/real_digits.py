@@ -3,6 +3,11 @@
     python benchmarks/real_digits.py [--model digits.onnx] [--threshold 0.0]
                                      [--data ../shared/datasets/real_digits]
                                      [--crops out/crops.png] [--json]
+    python benchmarks/real_digits.py --compare NAME=PATH ... [--out benchmarks/results]
+
+The second form scores each model on both development sets (``real_digits`` and
+``real_digits_wild``) and writes the per-source tables side by side to
+``real_digits.md`` and ``real_digits.json``.
 
 Reads ``labels.csv``: single digits are scored with ``classify`` (right digit), numbers
 with ``read_number`` (exact match of the whole number, and per digit by edit distance),
@@ -118,8 +123,60 @@ def time_frame(classifier: DigitClassifier, data: Path, repeats: int = 30) -> fl
     return float(np.median(times) * 1000)
 
 
+def compare(specs: list[str], out: Path) -> None:
+    """Every model on both development sets, per source, side by side, saved."""
+    from cnnedge.system import machine_info, machine_lines, package_versions
+
+    models = [spec.split("=", 1) for spec in specs]
+    sets = [DEFAULT_DATA, DEFAULT_DATA.parent / "real_digits_wild"]
+    result: dict = {"machine": machine_info(), "versions": package_versions(), "sets": {}}
+    lines = ["# Real photographs: the development sets, per source", ""]
+    lines += [
+        "`python benchmarks/real_digits.py --compare " + " ".join(specs) + "`. Singles: the "
+        "digit read right by `classify`; numbers: read exactly by `read_number` (and digits "
+        'right, by edit distance); negatives: answered "no digit". These photos are for '
+        "measuring only: no model here was trained on them.",
+        "",
+        *machine_lines(result["machine"], result["versions"]),
+        "",
+        "Models: " + ", ".join(f"`{name}` = {path}" for name, path in models),
+    ]
+    for data in sets:
+        scores = {name: evaluate(DigitClassifier(path), data)[0] for name, path in models}
+        keys = sorted({k for table in scores.values() for k in table})
+        result["sets"][data.name] = {
+            name: {f"{k}/{s}": list(v) for (k, s), v in table.items()}
+            for name, table in scores.items()
+        }
+        lines += [
+            "",
+            f"## {data.name}",
+            "",
+            "| kind | source | " + " | ".join(n for n, _ in models) + " |",
+        ]
+        lines.append("|---|---|" + "---:|" * len(models))
+        for kind, source in keys:
+            cells = [
+                f"{scores[n][(kind, source)][0]}/{scores[n][(kind, source)][1]}" for n, _ in models
+            ]
+            lines.append(f"| {kind} | {source} | " + " | ".join(cells) + " |")
+        for kind in sorted({k for k, _ in keys}):
+            cells = []
+            for name, _ in models:
+                right = sum(v[0] for (k, _), v in scores[name].items() if k == kind)
+                total = sum(v[1] for (k, _), v in scores[name].items() if k == kind)
+                cells.append(f"**{right}/{total}** ({100 * right / total:.1f}%)")
+            lines.append(f"| {kind} | all | " + " | ".join(cells) + " |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "real_digits.md").write_text("\n".join(lines) + "\n")
+    (out / "real_digits.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare", nargs="+", default=None, help="NAME=PATH models, saved")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--model", default=None, help="ONNX model (default: bundled)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--threshold", type=float, default=0.0)
@@ -127,6 +184,9 @@ def main() -> None:
     parser.add_argument("--crops", type=Path, default=None, help="save a sheet of 28x28 crops")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare, args.out)
+        return
 
     classifier = DigitClassifier(args.model, threshold=args.threshold, threads=args.threads)
     scores, frames = evaluate(classifier, args.data)
