@@ -8,6 +8,7 @@ import pytest
 
 from cnnedge.edge.preprocess import (
     Box,
+    find_candidates,
     find_digit,
     find_digits,
     frame_from_mask,
@@ -286,3 +287,20 @@ def test_a_row_of_touching_digits_is_cut_into_them():
         [c.box.x + c.box.w / 2 for c in option] for option in blob.options if len(option) == 4
     ]
     assert any(np.allclose(c, [100, 200, 300, 400], atol=15) for c in centres)
+
+
+def test_a_stroke_off_a_dark_shape_is_no_candidate():
+    # A mouse's tail off its dark fur, a branch off a trunk: a stroke whose surroundings
+    # are as dark as it is not writing on paper, whatever its shape; the model never sees
+    # it. The same stroke alone on paper is a candidate.
+    def picture(fur: bool) -> np.ndarray:
+        image = _paper(240, 320)
+        if fur:
+            noise = np.random.default_rng(0).normal(40, 30, (240, 130)).astype(np.float32)
+            image[:, :130] = np.clip(cv2.GaussianBlur(noise, (0, 0), 2.5), 0, 255)[..., None]
+        cv2.line(image, (150, 60), (175, 170), (30, 30, 30), 4)
+        cv2.line(image, (150, 60), (125, 100), (30, 30, 30), 4)
+        return image
+
+    assert find_candidates(picture(fur=True)) == []
+    assert len(find_candidates(picture(fur=False))) == 1

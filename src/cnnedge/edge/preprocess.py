@@ -297,6 +297,8 @@ def find_candidates(
                 break  # the rest are smaller still
             if size < CUT_OFF_SHARE * short and _on_border(box, ink.mask.shape):
                 continue  # part of something outside the picture: a page's corner, a pen
+            if not _on_paper(local, box, ink):
+                continue  # not writing on paper: a tail, a branch, an edge in a photo
             if size < REFINE_BELOW and ink.scale < 1:
                 crop = _sharper(image, box, ink)
             else:
@@ -902,6 +904,30 @@ def _stroke_width(mask: np.ndarray) -> float:
     contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     perimeter = sum(cv2.arcLength(c, True) for c in contours)
     return 2.0 * float(np.count_nonzero(mask)) / perimeter if perimeter > 0 else 0.0
+
+
+def _on_paper(local: np.ndarray, box: Box, ink: _Ink) -> bool:
+    """Whether a candidate sits on paper: around writing, little is as dark as its ink,
+    while around a tail, a branch or a face in a photo, much is (context the model, which
+    sees only the candidate, cannot see)."""
+    h, w = ink.mask.shape
+    m = round(max(box.w, box.h) / 2) + 1
+    x0, y0, x1, y1 = max(0, box.x - m), max(0, box.y - m), min(w, box.x2 + m), min(h, box.y2 + m)
+    width = _stroke_width(local)
+    reach = max(2, round(width))
+    near_ink = cv2.dilate(
+        ink.mask[y0:y1, x0:x1], cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1,) * 2)
+    )
+    paper = near_ink.size - cv2.countNonZero(near_ink)
+    if paper == 0:
+        return True
+    crop = (slice(box.y, box.y2), slice(box.x, box.x2))
+    inside = local.view(bool)
+    peak = _quantile(ink.tophat[crop][inside], 0.9)
+    level = _quantile(ink.ink[crop][inside], 0.5)
+    dark = ink.ink[y0:y1, x0:x1] >= level - INKY_LEVEL * peak
+    inky = np.count_nonzero(dark & (near_ink == 0))
+    return inky <= MAX_INKY_SURROUND * paper
 
 
 def _looks_like_writing(
