@@ -22,6 +22,7 @@ Everything returns boxes in the caller's image coordinates.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ FILLED_SHARE = (0.15, 0.7)
 #: ... and so is one whose two levels each cover more than this share of it.
 FILLED_BALANCE = 0.35
 MIN_SPLIT_CONTRAST = 60.0
+#: A blob at least this many times longer than wide is a line (see ``_long_line``).
+LINE_ASPECT = 5
 #: A candidate smaller than this share of the picture's shorter side that touches its
 #: edge is part of something the picture cuts off (a digit cut by a tight crop is big).
 CUT_OFF_SHARE = 0.35
@@ -289,7 +292,12 @@ def find_candidates(
     if prepared is None:
         return []
     found: list[tuple[int, DigitCrop]] = []
-    for ink in _inks(prepared):
+    ways = [prepared]
+    if not prepared.dark:
+        # Light ink is rarer than dark and easily mistaken: a white sheet on a dark desk
+        # looks like a bright stroke at a coarse look. Dark ink is looked for too.
+        ways.append(dataclasses.replace(prepared, ink=cv2.bitwise_not(prepared.ink), dark=True))
+    for ink in (ink for way in ways for ink in _inks(way)):
         short = min(ink.mask.shape)
         for local, box in _groups(ink, limit, region=region):
             size = max(box.w, box.h)
@@ -337,7 +345,7 @@ def _groups(
             continue
         if limit == 0:
             return
-        chosen, group = _group(main, ids, stats)
+        chosen, group = _group(main, ids, stats, lines_apart=True)
         tried.update(chosen)
         full = _scaled_box(group, pool, ink.mask.shape)
         if region is not None and not _centre_in(full, region, ink.scale):
@@ -618,6 +626,8 @@ class _Prepared:
     ink: np.ndarray
     scale: float
     image_shape: tuple[int, int]
+    #: Whether the ink was judged darker than the paper (the working copy inverted).
+    dark: bool = True
 
 
 def _prepare(image: np.ndarray, work_side: int) -> _Prepared | None:
@@ -638,8 +648,8 @@ def _prepare(image: np.ndarray, work_side: int) -> _Prepared | None:
     if scale > 0.5:
         # Area averaging of a larger downscale has smoothed the sensor noise already.
         work = cv2.GaussianBlur(work, (3, 3), 0)
-    ink = cv2.bitwise_not(work) if _dark_ink(work) else work
-    return _Prepared(ink, scale, (h, w))
+    dark = _dark_ink(work)
+    return _Prepared(cv2.bitwise_not(work) if dark else work, scale, (h, w), dark)
 
 
 def _denoised(work: np.ndarray) -> np.ndarray:
@@ -850,24 +860,40 @@ def _is_writing(local: np.ndarray, box: Box, ink: _Ink, *, width: float | None =
     return _looks_like_writing(local, box, ink, min_size=size, margin=margin, width=width)
 
 
-def _group(main: int, ids: list[int], stats: np.ndarray) -> tuple[set[int], Box]:
+def _group(
+    main: int, ids: list[int], stats: np.ndarray, *, lines_apart: bool = False
+) -> tuple[set[int], Box]:
     """The blobs that belong with blob ``main`` and the box around them all.
 
     Pieces of one digit (a '5' whose bar lifts off, a broken ballpoint line) lie within
-    a fraction of the main stroke's size; other marks on the page lie further out.
+    a fraction of the main stroke's size; other marks on the page lie further out. With
+    ``lines_apart``, a long thin line (the edge of a sheet held up to a camera, a ruled
+    line) is never grouped with anything: no piece of a digit is a line longer than it.
     """
     group = _box(stats[main])
+    if lines_apart and _long_line(group, group):
+        return {main}, group
     reach = 0.25 * max(group.w, group.h)
     chosen = {main}
     changed = True
     while changed:
         changed = False
         for i in ids:
-            if i not in chosen and _near(group, _box(stats[i]), reach):
-                chosen.add(i)
-                group = group.union(_box(stats[i]))
-                changed = True
+            box = _box(stats[i])
+            if i in chosen or not _near(group, box, reach):
+                continue
+            if lines_apart and _long_line(box, group):
+                continue
+            chosen.add(i)
+            group = group.union(box)
+            changed = True
     return chosen, group
+
+
+def _long_line(box: Box, than: Box) -> bool:
+    """Whether ``box`` holds a thin line at least as long as most of ``than``."""
+    long, short = max(box.w, box.h), max(1, min(box.w, box.h))
+    return long >= LINE_ASPECT * short and long > 0.6 * max(than.w, than.h)
 
 
 def _member_mask(labels: np.ndarray, members: Iterable[int]) -> np.ndarray:
