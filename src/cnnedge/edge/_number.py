@@ -18,6 +18,7 @@ weigh) and marks (``-``, ``.``, ``,``):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ import numpy as np
 from cnnedge.edge.preprocess import (
     BACKGROUND_SHARES,
     NUMBER_WORK_SIDE,
-    SMALLEST_CANDIDATE,
     Blob,
     Box,
     _absorb_fragments,
@@ -45,17 +45,28 @@ from cnnedge.edge.preprocess import (
     _segment_number,
 )
 
-__all__ = ["Mark", "TextLine", "segment_lines"]
+__all__ = ["Mark", "TextLine", "layouts", "segment_lines"]
 
 #: A straight horizontal run of ink longer than this many digit heights is a line (ruled,
 #: underline, a box's top), a vertical one longer than LINE_VERTICAL heights a box's side
 #: or a table's border: no digit has strokes that long.
 LINE_HORIZONTAL = 2.5
 LINE_VERTICAL = 1.5
+#: A blob fitting a rectangle this many times longer than wide and longer than
+#: STRAIGHT_LENGTH digit heights is a straight stroke, not a digit.
+STRAIGHT_ASPECT = 6.0
+STRAIGHT_LENGTH = 1.5
 #: Lines are found on copies shrunk this many times along the line's direction.
 LINE_SHRINK = 8
 #: A group shorter than this share of its line's digits is a mark, a fragment or a speck.
 SMALL_SHARE = 0.5
+#: Digits of a number may be smaller than a lone digit: a share of the picture's shorter
+#: side (12 pixels in a 640x480 frame).
+SMALLEST_NUMBER = 0.025
+#: A group this share of its line's height is a whole digit, however little ink it has.
+WHOLE_DIGIT = 0.7
+#: A line less than this share of the tallest line's height is not one of the numbers.
+MIN_LINE_SHARE = 0.4
 #: Most space between neighbours in one line, in digit heights.
 LINE_GAP = 2.5
 #: Blobs with fewer pixels than this share of the biggest are specks (ignored).
@@ -103,6 +114,24 @@ def segment_lines(
         return []
     if strict:
         return _strict_line(prepared, region)
+    return _layout(prepared, region)
+
+
+def layouts(image: np.ndarray, *, region: Box | None = None) -> list[list[TextLine]]:
+    """The ways to read ``image``'s numbers for a model to choose from: the layout of the
+    ink as its polarity was judged, and when that was light ink (rarer than dark, and a
+    white sheet on a dark desk looks like it), the layout of dark ink too."""
+    prepared = _prepare(image, NUMBER_WORK_SIDE)
+    if prepared is None:
+        return []
+    out = [_layout(prepared, region)]
+    if not prepared.dark:
+        dark = dataclasses.replace(prepared, ink=cv2.bitwise_not(prepared.ink), dark=True)
+        out.append(_layout(dark, region))
+    return [lines for lines in out if lines]
+
+
+def _layout(prepared: _Prepared, region: Box | None) -> list[TextLine]:
     for ink in _inks(prepared):
         lines = _lines(ink, region)
         if lines:
@@ -144,26 +173,59 @@ def _lines(ink: _Ink, region: Box | None) -> list[TextLine]:
     areas = stats[:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= max(3, SPECK_SHARE * areas.max()))
     groups = _digit_groups(stats, keep)
-    smallest = SMALLEST_CANDIDATE * min(mask.shape)
+    smallest = SMALLEST_NUMBER * min(mask.shape)
     out = []
     for members in _cluster_lines(groups):
         line_h = _line_height(members)
         line = _line(members, labels, stats, ink, line_h=line_h, smallest=smallest)
         if line is not None and (region is None or _centre_in(line.box, region)):
             out.append(line)
-    return out
+    # Lines of one number are written alike: a line far smaller than the biggest is a
+    # speck, a mark or the print of a form, not digits.
+    tallest = max((line.box.h for line in out), default=0)
+    return [line for line in out if line.box.h >= MIN_LINE_SHARE * tallest]
 
 
 def _without_lines(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without its long straight horizontal and vertical runs of ink."""
+    """``mask`` without its long straight lines: horizontal and vertical runs of ink (ruled
+    lines, underlines, boxes, table borders), then straight strokes at any angle (a pen on
+    the desk, a slanted underline).
+
+    The digits' height, which says how long is too long, is measured again once the
+    horizontal lines are gone: ruled lines through the digits first join them into one
+    blob, or cut them into pieces.
+    """
     height = _digit_height(mask)
-    lines = _runs(mask, max(8, LINE_HORIZONTAL * height), axis=1)
-    lines |= _runs(mask, max(8, LINE_VERTICAL * height), axis=0)
+    across = _runs(mask, max(8, LINE_HORIZONTAL * height), axis=1)
+    mask = _minus(mask, across)
+    height = _digit_height(mask)
+    mask = _minus(mask, _runs(mask, max(8, LINE_VERTICAL * height), axis=0))
+    return _without_straight_strokes(mask, height)
+
+
+def _minus(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
     if not lines.any():
         return mask
     # The lines' anti-aliased edges go with them.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return cv2.bitwise_and(mask, cv2.bitwise_not(lines * np.uint8(255)) // 255)
+
+
+def _without_straight_strokes(mask: np.ndarray, height: float) -> np.ndarray:
+    """``mask`` without its blobs that are one straight thin stroke longer than a digit
+    is tall: a '1' is as thin, never that long."""
+    labels, stats = _components(mask)
+    long = np.flatnonzero(np.maximum(stats[:, 2], stats[:, 3]) > STRAIGHT_LENGTH * height)
+    drop = []
+    for i in long.tolist():
+        x, y, w, h, _ = stats[i]
+        points = cv2.findNonZero((labels[y : y + h, x : x + w] == i + 1).view(np.uint8))
+        (_, _), (a, b), _ = cv2.minAreaRect(points)
+        if max(a, b) >= STRAIGHT_ASPECT * max(1.0, min(a, b)):
+            drop.append(i + 1)
+    if not drop:
+        return mask
+    return np.where(np.isin(labels, drop), 0, mask).astype(np.uint8)
 
 
 def _digit_height(mask: np.ndarray) -> float:
@@ -278,6 +340,7 @@ def _line(
         [(g.box, list(g.members)) for g in digits] + [(g.box, list(g.members)) for g in rest],
         stats,
         line_h,
+        tall=WHOLE_DIGIT * line_h,
     )
     items: list[tuple[int, Blob | Mark]] = []
     for box, ids in pairs:

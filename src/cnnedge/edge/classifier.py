@@ -24,6 +24,7 @@ import onnxruntime as ort
 from cnnedge import models
 from cnnedge.edge import _protobuf as protobuf
 from cnnedge.edge import metadata as _meta
+from cnnedge.edge._number import TextLine, layouts
 from cnnedge.edge.images import ImageInput, load_image
 from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.edge.preprocess import (
@@ -366,7 +367,15 @@ class DigitClassifier:
         Raises what :meth:`classify` raises.
         """
         limit = self._limit(threshold)
-        lines = segment_lines(load_image(image), region=region, strict=self.reject_index is None)
+        picture = load_image(image)
+        if self.reject_index is None:
+            return self._read_lines(segment_lines(picture, region=region, strict=True), limit)
+        # The model chooses between the polarities the ink could be read with: the one
+        # whose digits it is surest of (a sheet of paper read as ink gives none).
+        readings = [self._read_lines(lines, limit) for lines in layouts(picture, region=region)]
+        return max(readings, key=_weight, default=Reading((), ()))
+
+    def _read_lines(self, lines: Sequence[TextLine], limit: float) -> Reading:
         crops = [
             crop for line in lines for blob in line.blobs for option in blob.options
             for crop in option
@@ -644,6 +653,11 @@ def _neighbours(a: Box, b: Box) -> bool:
     level = min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * min(a.h, b.h)
     gap = max(b.x - a.x2, a.x - b.x2)
     return _alike(a, b) and level and gap <= 1.5 * a.h
+
+
+def _weight(reading: Reading) -> float:
+    """How much of a reading the model is sure of: its digits' confidences added up."""
+    return sum(d.confidence for d in reading.digits if d.digit is not None)
 
 
 def _digit_probability(p: Prediction) -> float:

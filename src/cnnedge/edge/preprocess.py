@@ -1079,17 +1079,26 @@ def _segment_number(ink: _Ink) -> list[Blob]:
 
 
 def _absorb_fragments(
-    groups: list[tuple[Box, list[int]]], stats: np.ndarray, line_h: float
+    groups: list[tuple[Box, list[int]]],
+    stats: np.ndarray,
+    line_h: float,
+    *,
+    tall: float | None = None,
 ) -> list[tuple[Box, list[int]]]:
     """Join a small piece (the tail of a '3' broken off by a faint stroke) to the digit
-    beside it, or drop it (a speck, a full stop) when no digit is close."""
+    beside it, or drop it (a speck, a full stop) when no digit is close. A group at least
+    ``tall`` pixels high is never a piece: a thin '1' has little ink but a digit's height."""
     if not groups:
         return []
     areas = [int(stats[members, cv2.CC_STAT_AREA].sum()) for _, members in groups]
     typical = float(np.median(areas))
-    kept = [g for g, a in zip(groups, areas, strict=True) if a >= FRAGMENT_AREA * typical]
-    for (box, members), area in zip(groups, areas, strict=True):
-        if area >= FRAGMENT_AREA * typical or not kept:
+    whole = [
+        a >= FRAGMENT_AREA * typical or (tall is not None and g[0].h >= tall)
+        for g, a in zip(groups, areas, strict=True)
+    ]
+    kept = [g for g, w in zip(groups, whole, strict=True) if w]
+    for (box, members), w in zip(groups, whole, strict=True):
+        if w or not kept:
             continue
         gaps = [max(k.x - box.x2, box.x - k.x2, 0) for k, _ in kept]
         nearest = int(np.argmin(gaps))
