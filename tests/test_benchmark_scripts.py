@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnedge.bench import BenchmarkConfig, missing_fields, run_benchmark
@@ -150,3 +151,81 @@ def test_the_full_run_exports_converts_and_compares_with_keras(
     judged = {t["id"]: t for t in targets.evaluate_targets(data)}
     assert judged["fp32-agreement"]["met"] is True
     json.dumps(data)
+
+
+def test_reject_methods_cuts_meet_the_rate_even_when_outputs_tie(scripts) -> None:
+    """An operating point rejects exactly its share of digits: a block of digits that share
+    one output is split at random, as it is when a model gives many inputs one output."""
+    rm = scripts("reject_methods")
+    digits = np.concatenate([np.linspace(0.0, 0.5, 90), np.full(10, 0.9)])  # 10 tied on top
+    cut = rm.cut_for(digits, 0.05)
+    assert cut.threshold == 0.9
+    assert cut.tie_share == pytest.approx(0.5)
+    assert rm.Cut(cut.threshold, cut.tie_share).weights(digits).mean() == pytest.approx(0.05)
+    # Without ties the cut is a plain threshold.
+    plain = rm.cut_for(np.arange(100.0), 0.05)
+    assert (plain.threshold, plain.tie_share) == (94.0, 0.0)
+    assert plain.weights(np.arange(100.0)).sum() == 5
+    # Ties count half in the area under the curve; the curve runs from (0, 0) to (1, 1).
+    assert rm.auroc(np.array([0.0, 1.0]), np.array([1.0])) == 0.75
+    assert rm.auroc(np.array([0.0, 0.1]), np.array([0.5, 0.7])) == 1.0
+    points = rm.curve(digits, np.full(50, 0.9))
+    assert points[0] == [0.0, 0.0]
+    assert points[-1] == [1.0, 1.0]
+    assert [0.1, 1.0] in points  # rejecting the tied block takes every non-digit at once
+
+
+def test_reject_methods_measures_and_reports_both_heads(scripts) -> None:
+    """Both models are measured on the same sets through their own rejection scores, and the
+    report states the operating points, the runner's rule and a verdict."""
+    pytest.importorskip("keras", reason="needs cnnedge[train]")
+    import keras
+
+    from cnnedge.train.model import build_model
+
+    rm = scripts("reject_methods")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 40, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 40)
+    held = rm.HeldOut((frames[0], labels), (frames[1], labels), frames[2], frames[3], 0.0)
+    methods = {}
+    for method, classes in zip(rm.METHODS, (11, 10), strict=True):
+        keras.utils.set_random_seed(1)
+        methods[method] = rm.measure(method, build_model(classes=classes), held)
+    for measured in methods.values():
+        assert measured["operating_points"]["0.01"]["photo_wrongly_rejected"] == pytest.approx(0.01)
+        assert measured["operating_points"]["0.02"]["photo_wrongly_rejected"] == pytest.approx(0.02)
+    assert "runner_rule" in methods["reject-class"]
+    assert set(methods["outlier-exposure"]["scores"]) == set(rm.SCORES["outlier-exposure"])
+    result = {
+        "command": "nice -n 15 python benchmarks/reject_methods.py",
+        "settings": {
+            "seed": 0,
+            "epochs": 4,
+            "steps_per_epoch": 800,
+            "train_images": 60000,
+            "stream_nondigit_share": 0.25,
+            "oe_weight": 1.0,
+            "held_out_seed": 4242,
+            "held_out": 40,
+            "unseen_letters": 40,
+        },
+        "timing": {
+            "wall_seconds": 60.0,
+            "niceness": 15,
+            "stream_seconds": 30.0,
+            "held_out_seconds": 1.0,
+            "train_seconds": {m: [1.0, 2.0] for m in rm.METHODS},
+        },
+        "methods": methods,
+        "machine": {"cpu": "cpu", "cores": 2, "arch": "x86_64", "os": "linux"},
+        "versions": {"python": "3"},
+    }
+    result["conclusion"] = rm.conclusion(result)
+    assert "measures better" in result["conclusion"] or "tell apart" in result["conclusion"]
+    text = rm.markdown(result)
+    assert "| **1% of photographed digits rejected:** threshold | p(not a digit) >" in text
+    assert "top p <" in text
+    assert "as the edge runner judges it" in text
+    assert text.endswith("`nice -n 15 python benchmarks/reject_methods.py`")
+    json.dumps(result)

@@ -46,7 +46,7 @@ def test_the_browser_page_is_a_file_not_code():
 # --------------------------------------------------------------------------- what users run
 
 #: The team's experiments, which live in benchmarks/ and must not ship in the wheel.
-TEAM_MODULES = ("levers", "tf_worker", "tf_predict")
+TEAM_MODULES = ("levers", "tf_worker", "tf_predict", "reject_methods")
 
 
 def test_the_package_holds_no_team_experiments():
