@@ -251,3 +251,15 @@ def test_close_does_not_hang_without_a_broker() -> None:
     started = time.monotonic()
     sink.close()
     assert time.monotonic() - started < 5
+
+
+def test_a_bad_broker_address_fails_before_the_camera_opens(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cnnedge.cli import app
+
+    missing = tmp_path / "missing.mp4"
+    result = CliRunner().invoke(app, ["webcam", "--camera", str(missing), "--mqtt", "hub:1883"])
+    assert result.exit_code == 2
+    assert "--mqtt: 'hub:1883' is not a broker address" in result.output
+    assert "missing.mp4" not in result.output
