@@ -15,7 +15,6 @@ the reading appears by itself.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -134,7 +133,10 @@ class MqttSink:
         self.close_timeout = close_timeout
         self.published = 0
         self._connected = threading.Event()
-        self._last: Any = None
+        # Message ids sent and acknowledged (QoS 1), so close() knows when all arrived.
+        # Sets, not a lock: paho calls on_publish holding its own lock.
+        self._sent: set[int] = set()
+        self._acked: set[int] = set()
         self.client_id = client_id or f"cnnedge-{_node_id()}-{os.getpid()}"
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id)
         if self.target.username is not None:
@@ -147,6 +149,7 @@ class MqttSink:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
         self._client = client
         client.connect_async(self.target.host, self.target.port, keepalive=30)
         client.loop_start()
@@ -164,23 +167,37 @@ class MqttSink:
             return
         payload = json.dumps(frame.reading.to_dict())
         # QoS 1: queued while the broker is away, then delivered in order.
-        self._last = self._client.publish(self.target.topic, payload, qos=1, retain=True)
+        info = self._client.publish(self.target.topic, payload, qos=1, retain=True)
+        done = self._acked.copy()  # one step under the interpreter lock
+        self._sent -= done
+        self._acked -= done
+        self._sent.add(info.mid)
         self.published += 1
 
     def close(self) -> None:
         """Say ``offline``, send what is queued and disconnect. Waits at most
         ``close_timeout`` seconds, for the broker to come back if it is away."""
         deadline = time.monotonic() + self.close_timeout
-        # Readings queued while the broker was away go out first if it comes back in time;
-        # "offline" follows them, and its acknowledgement says they all arrived.
-        back = self.wait_connected(self.close_timeout)
+        # Readings queued while the broker was away go out first if it comes back in
+        # time; "offline" follows once they all arrived.
+        back = self.wait_connected(self.close_timeout) and self._all_acked(deadline)
         info = self._client.publish(self.target.availability_topic, OFFLINE, qos=1, retain=True)
         if back:
-            # A full queue or a dropped connection: the broker's last will says offline.
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            self._sent.add(info.mid)
+            self._all_acked(deadline)
         self._client.disconnect()
         self._client.loop_stop()
+
+    def _all_acked(self, deadline: float) -> bool:
+        """Whether the broker acknowledged everything sent, waiting until ``deadline``."""
+        while self._sent - self._acked.copy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._acked.add(mid)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
