@@ -19,7 +19,7 @@ export CNNEDGE_MNIST
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[train,bench,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,bench,scale,mqtt,dev]"
 	touch $@
 
 setup: $(STAMP)

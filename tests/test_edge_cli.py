@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnedge.cli import app
-from cnnedge.cli.edge import expand_paths
+from cnnedge.edge.files import expand_paths
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
 runner = CliRunner()

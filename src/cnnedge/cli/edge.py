@@ -10,14 +10,10 @@ while a file is decoded and folded into that line instead of appearing beside it
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,25 +24,22 @@ from cnnedge.cli._common import (
     EXIT_CODES_HELP,
     debug_enabled,
     handle_errors,
-    internal_error,
     model_option,
     threads_option,
     threshold_option,
     writable_folder,
 )
-from cnnedge.errors import CnnedgeError, ImageError
+from cnnedge.errors import ImageError
 
 if TYPE_CHECKING:
     import numpy as np
     from rich.progress import Progress
 
-    from cnnedge.edge import DigitClassifier, Prediction, Reading
+    from cnnedge.edge import Prediction, Reading
     from cnnedge.edge.annotate import ResultSaver
 
 #: From this many files on, a progress bar is shown (on a terminal).
 PROGRESS_FROM = 20
-#: Images classified per model run.
-CHUNK = 32
 
 #: The PATH that means standard input, and how results name it.
 STDIN = Path("-")
@@ -82,6 +75,14 @@ def predict(
         "is shown (webcam's default is 0.5: a camera mostly sees no digit).",
     ),
     threads: int | None = threads_option(),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        help="Read with N processes, each loading the model once (many files on several "
+        "cores); the readings are the same as with 1.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
     save: Path | None = typer.Option(
         None,
@@ -105,133 +106,60 @@ def predict(
     ),
 ) -> None:
     """Read the handwritten digit in each image (see PREDICT_HELP)."""
-    from cnnedge.edge import DigitClassifier
     from cnnedge.edge.annotate import ResultSaver
+    from cnnedge.edge.files import expand_paths, read_files
 
     files, failures = expand_paths(paths)
-    classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    sources, unread = _sources(files)
+    readings = read_files(
+        sources,
+        model=model,
+        threshold=threshold,
+        threads=threads,
+        number=number,
+        workers=workers,
+        keep_images=save is not None or save_crop is not None,
+        debug=debug_enabled(),
+    )
     saver = (
         None
         if save is None and save_crop is None
         else ResultSaver(save_dir=save, crop_dir=save_crop)
     )
-    out = _Output(as_json=as_json, number=number, threshold=classifier.threshold, saver=saver)
+    out = _Output(as_json=as_json, number=number, threshold=threshold, saver=saver)
     for path, reason in failures:
         out.failure(path, reason)
-
     # A closed output (`cnnedge predict ... | head`) ends the command in handle_errors.
     with _progress(len(files)) as advance:
-        for chunk_start in range(0, len(files), CHUNK):
-            chunk = files[chunk_start : chunk_start + CHUNK]
-            _process(classifier, chunk, out)
+        for chunk in readings:
+            for item in chunk:
+                if item.name in unread:
+                    out.failure(item.name, unread[item.name])
+                elif item.result is None:
+                    out.failure(item.name, item.error or "")
+                else:
+                    out.result(item.name, item.image, item.result)
             advance(len(chunk))
     typer.echo(out.summary(save, save_crop), err=True)
     if out.failed:
         raise typer.Exit(1)
 
 
-def expand_paths(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Image files named by ``paths`` (files, folders, globs) and the paths that name none."""
-    from cnnedge._text import is_hidden, natural_key
-    from cnnedge.data import IMAGE_SUFFIXES
-    from cnnedge.edge.images import url_reason
-
-    files: list[Path] = []
-    failures: list[tuple[str, str]] = []
-    seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        if path not in seen:
-            seen.add(path)
-            files.append(path)
-
-    for raw in paths:
-        url = url_reason(raw)
-        if raw == "-":
-            add(STDIN)
+def _sources(files: list[Path]) -> tuple[list[tuple[str, Path | bytes]], dict[str, str]]:
+    """What to read for each file (standard input is read here, once), and why standard
+    input could not be read."""
+    sources: list[tuple[str, Path | bytes]] = []
+    unread: dict[str, str] = {}
+    for path in files:
+        if path != STDIN:
+            sources.append((str(path), path))
             continue
-        if url is not None and not Path(raw).exists():
-            # Path() would fold the "//" of the URL; it is reported as typed.
-            failures.append((raw, url))
-            continue
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found = sorted(
-                (
-                    p
-                    for p in path.rglob("*")
-                    if p.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(p, path)
-                ),
-                key=natural_key,
-            )
-            if not found:
-                failures.append(
-                    (raw, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-                )
-            for p in found:
-                add(p)
-        elif path.exists() or not glob.has_magic(raw):
-            # A missing plain path is kept, so it is reported in order with its reason.
-            add(path)
-        else:
-            matches = sorted(glob.glob(str(path), recursive=True), key=natural_key)
-            if not matches:
-                failures.append((raw, "no files match this pattern"))
-            for match in matches:
-                p = Path(match)
-                if p.is_file():
-                    add(p)
-    return files, failures
-
-
-def _process(classifier: DigitClassifier, chunk: list[Path], out: _Output) -> None:
-    """Read and report the files of ``chunk``."""
-    from cnnedge.edge import load_image
-
-    loaded: list[tuple[Path, np.ndarray]] = []
-    for path in chunk:
         try:
-            with _library_stderr() as chatter:
-                image = load_image(_read_stdin() if path == STDIN else path)
+            sources.append((STDIN_NAME, _read_stdin()))
         except ImageError as exc:
-            name = _name(path)
-            out.failure(name, _reason(exc, name, chatter()))
-        except Exception as exc:  # a bug: this file is reported, the others are still read
-            if debug_enabled():
-                raise
-            out.failure(_name(path), internal_error(exc))
-        else:
-            loaded.append((path, image))
-    if not out.number and loaded:
-        try:
-            predictions = classifier.classify_batch([image for _, image in loaded])
-        except CnnedgeError:
-            raise  # a model error concerns every file: one line and exit 2
-        except Exception:
-            if debug_enabled():
-                raise
-            # A bug triggered by one of the pictures: read them one by one to name it.
-        else:
-            for (path, image), prediction in zip(loaded, predictions, strict=True):
-                out.result(_name(path), image, prediction)
-            return
-    read = classifier.read_number if out.number else classifier.classify
-    for path, image in loaded:
-        try:
-            result = read(image)
-        except CnnedgeError:
-            raise
-        except Exception as exc:
-            if debug_enabled():
-                raise
-            out.failure(_name(path), internal_error(exc))
-        else:
-            out.result(_name(path), image, result)
-
-
-def _name(path: Path) -> str:
-    """How results name an input: its path as given, or <stdin>."""
-    return STDIN_NAME if path == STDIN else str(path)
+            unread[STDIN_NAME] = _reason(exc, STDIN_NAME)
+            sources.append((STDIN_NAME, b""))
+    return sources, unread
 
 
 def _read_stdin() -> bytes:
@@ -269,33 +197,6 @@ def _reason(exc: Exception, path: str, chatter: str = "") -> str:
         # Piped images are bytes: "cannot decode <1234 bytes>: ...".
         message = re.sub(r"^cannot (?:read|decode) (?:<\d+ bytes?>|standard input): ", "", message)
     return f"{message} ({chatter})" if chatter else message
-
-
-@contextlib.contextmanager
-def _library_stderr() -> Iterator[Callable[[], str]]:
-    """Catch what C libraries print on file descriptor 2 (libpng, libjpeg, OpenCV's log).
-
-    Yields a function giving the first line caught, once the block is over. With
-    ``--debug`` nothing is caught.
-    """
-    caught = ""
-    if debug_enabled():
-        yield lambda: caught
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield lambda: caught
-            finally:
-                os.dup2(saved, 2)
-                sink.seek(0)
-                lines = sink.read(4096).decode("utf-8", "replace").strip().splitlines()
-                caught = lines[0].strip() if lines else ""
-    finally:
-        os.close(saved)
 
 
 class _Output:

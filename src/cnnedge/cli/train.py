@@ -27,6 +27,13 @@ class Recipe(str, Enum):
     robust = "robust"
 
 
+class Distribute(str, Enum):
+    """The ``--distribute`` strategies (the trainer's ``STRATEGIES``)."""
+
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
 DATA_HELP = (
     "MNIST source: mnist.npz, a folder of IDX files, or a folder of class subfolders 0-9. "
     "Default: $CNNEDGE_MNIST, else Keras's download."
@@ -68,6 +75,14 @@ def train(
         help="Continue an interrupted run folder to its planned epochs (its own recipe).",
         show_default=False,
     ),
+    distribute: Distribute | None = typer.Option(
+        None,
+        help="Train on several devices: mirrored (every GPU of this machine) or multiworker "
+        "(several machines or processes, each started with TF_CONFIG naming them all; "
+        "worker 0 writes the run folder). --batch-size is then the global batch, split "
+        "between the replicas.",
+        show_default=False,
+    ),
     verbose: bool = verbose_option(),
 ) -> None:
     """Train the digit CNN (the notebook's recipe by default) and write a run folder."""
@@ -84,6 +99,7 @@ def train(
         limit=limit,
         out=out,
         resume=resume,
+        distribute=distribute.value if distribute else None,
         # Keras's progress bar redraws a line with ANSI codes: on a terminal only. Into a
         # file or a pipe, one plain line per epoch.
         verbose=1 if is_tty() else 2,
@@ -99,6 +115,9 @@ def train(
         else:
             typer.echo("interrupted before the first epoch finished: no model saved", err=True)
         raise typer.Exit(130)
+    if result.worker:
+        typer.echo(f"worker {result.worker} done; worker 0 wrote the run folder")
+        return
     acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
     typer.echo(f"test accuracy {acc} after {plural(result.epochs_completed, 'epoch')}")
     typer.echo(f"run folder: {result.run_dir}")

@@ -153,6 +153,18 @@ def webcam(
         "password, to everyone on the network).",
         show_default=False,
     ),
+    mqtt: str | None = typer.Option(
+        None,
+        "--mqtt",
+        metavar="mqtt://HOST[:PORT]/TOPIC",
+        help="Publish each changed reading (the --json object, retained) to this MQTT topic; "
+        "TOPIC/availability says online, or offline (also as the last will). Needs "
+        "cnnedge[mqtt].",
+        show_default=False,
+    ),
+    mqtt_discovery: bool = typer.Option(
+        False, "--mqtt-discovery", help="With --mqtt: announce a Home Assistant sensor."
+    ),
 ) -> None:
     """Read digits live (see WEBCAM_HELP)."""
     from cnnedge.edge import DigitClassifier
@@ -167,10 +179,11 @@ def webcam(
         WindowSink,
         gui_status,
     )
+    from cnnedge.edge.mqtt import MqttSink, MqttTarget
     from cnnedge.edge.serve import ServeAddress, ServeConfig, ServeSink
     from cnnedge.edge.sources import CaptureOptions, describe_source, open_source
     from cnnedge.edge.stabilize import StabilizerConfig
-    from cnnedge.errors import CameraError, ServeError
+    from cnnedge.errors import ArgumentError, CameraError, ServeError
 
     if not debug_enabled():
         # FFmpeg logs its own lines ("Connection refused", codec chatter) straight to
@@ -187,6 +200,10 @@ def webcam(
         address = None if serve is None else ServeAddress.parse(serve)
     except ServeError as exc:
         raise fail(f"--serve: {exc}") from None
+    try:
+        broker = None if mqtt is None else MqttTarget.parse(mqtt)
+    except ArgumentError as exc:
+        raise fail(f"--mqtt: {exc}") from None
 
     window = False
     if show is not False:
@@ -225,6 +242,8 @@ def webcam(
             sinks.append(SnapshotSink(snapshot_dir))
         if window:
             sinks.append(WindowSink())
+        if broker is not None:
+            sinks.append(MqttSink(broker, discovery=mqtt_discovery, number=number))
         pace = fps
         if view is not None:
             sinks.append(view)

@@ -51,6 +51,9 @@ class TrainConfig:
     verbose: int = 1
     #: A run folder to continue; its own recipe and data source are used.
     resume: Path | None = None
+    #: ``mirrored`` or ``multiworker`` to train on several devices or machines
+    #: (:mod:`cnnedge.train._distribute`); None trains on one device.
+    distribute: str | None = None
 
     @property
     def robust(self) -> bool:
@@ -105,6 +108,9 @@ class TrainResult:
     seconds_per_epoch: list[float]
     interrupted: bool
     history: dict[str, list[float]] = field(default_factory=dict)
+    #: This process's index among the workers of a multi-worker run (0: it wrote the run
+    #: folder; any other wrote into a scratch folder, removed since).
+    worker: int = 0
 
     @property
     def report_path(self) -> Path:
@@ -155,14 +161,32 @@ def train(
     if config.resume is not None:
         config, prior = _resume_config(config)
     _validate(config)
+    from cnnedge.train import _distribute
 
+    dist = _distribute.distribution(config.distribute)
+    with _distribute.running(dist) as scratch:
+        return _train(config, prior, digits=digits, callbacks=callbacks, dist=dist, scratch=scratch)
+
+
+def _train(
+    config: TrainConfig,
+    prior: dict[str, Any] | None,
+    *,
+    digits: Digits | None,
+    callbacks: Sequence[Any],
+    dist: Any,
+    scratch: Path | None,
+) -> TrainResult:
+    """The run itself, inside the distribution strategy's scope when there is one; a worker
+    other than the chief writes into ``scratch`` instead of the run folder."""
     run_dir = _atomic.check_writable(config.out or new_run_dir(), folder=True)
     digits = digits or load_mnist(config.data)
     digits = digits.limit(train=config.limit)
     if len(digits.y_train) == 0:
         raise DataError(f"{digits.source} holds no training images.")
+    run_dir = scratch or run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    model_path = run_dir / MODEL_FILE
+    model_path = (config.resume or run_dir) / MODEL_FILE
     initial_epoch = int(prior["epochs_completed"]) if prior else 0
 
     _seed(config.seed, initial_epoch)
@@ -190,8 +214,11 @@ def train(
         if config.verbose:
             model.summary()
 
+    if dist:
+        dist.prepare(model)
     run = _Run(run_dir=run_dir, config=config, digits=digits, prior=prior)
-    recorder = _epoch_recorder(model_path, run)
+    run.distribution = dist.describe() if dist else None
+    recorder = _epoch_recorder(run_dir / MODEL_FILE, run)
     x_test = scale(digits.x_test)
     has_test = len(digits.y_test) > 0
     fit_data, extra_callbacks, close = _fit_data(config, digits, initial_epoch)
@@ -211,9 +238,9 @@ def train(
     finally:
         close()
     result = run.finish(interrupted=interrupted)
-    if result.epochs_completed:
+    if result.epochs_completed and not scratch:
         plot_history(result.history, run_dir / CURVES_FILE)
-    return result
+    return dataclasses.replace(result, worker=dist.worker) if dist else result
 
 
 def _steps_per_epoch(config: TrainConfig, digits: Digits) -> int:
@@ -307,6 +334,7 @@ def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         out=run_dir,
         verbose=config.verbose,
         resume=run_dir,
+        distribute=config.distribute,
     )
     return merged, report
 
@@ -331,6 +359,7 @@ class _Run:
         if prior:
             self.resumed_at.append(self.epochs_completed)
         self.total_seconds = float(prior.get("total_seconds", 0.0))
+        self.distribution: dict[str, Any] | None = None
         self._t0 = time.perf_counter()
 
     def epoch_done(self, logs: dict[str, float], seconds: float) -> None:
@@ -382,6 +411,7 @@ class _Run:
             "seconds_per_epoch": self.seconds,
             "total_seconds": round(elapsed, 3),
             "history": self.history,
+            **({"distribution": self.distribution} if self.distribution else {}),
             "model": MODEL_FILE,
             "versions": package_versions(),
             "machine": machine_info(),
