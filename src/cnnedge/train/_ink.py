@@ -409,6 +409,16 @@ def _hatch(canvas: np.ndarray, rng: np.random.Generator) -> None:
         _cross(canvas, rng)
 
 
+def _line(canvas: np.ndarray, rng: np.random.Generator) -> None:
+    """A straight stroke far from upright (a pen lying on the desk, a slanted rule, a
+    dash): a '1' is never turned that far."""
+    a = math.radians(rng.uniform(45, 135)) * (1 if rng.random() < 0.5 else -1)
+    length = rng.uniform(18, 30)
+    dx, dy = length * math.sin(a), length * math.cos(a)
+    cv2.line(canvas, (int(32 - dx), int(32 - dy)), (int(32 + dx), int(32 + dy)), 255,
+             int(rng.integers(2, 5)), cv2.LINE_AA)  # fmt: skip
+
+
 def _blob(canvas: np.ndarray, rng: np.random.Generator) -> None:
     """A filled irregular blob: a stain, a thumb, a shadow, a coffee ring's spot."""
     n = int(rng.integers(5, 10))
@@ -432,6 +442,7 @@ _SHAPES: tuple[Callable[[np.ndarray, np.random.Generator], None], ...] = (
     _rings,
     _hatch,
     _blob,
+    _line,
 )
 
 _KINDS: dict[str, tuple[float, Callable[..., np.ndarray]]] = {
@@ -440,8 +451,8 @@ _KINDS: dict[str, tuple[float, Callable[..., np.ndarray]]] = {
     "greek": (0.12, _greek),
     "shape": (0.16, _shape),
     "scribble": (0.10, _scribble),
-    "piece": (0.10, _piece),
-    "pair": (0.08, _pair),
+    "piece": (0.05, _piece),
+    "pair": (0.05, _pair),
 }
 
 

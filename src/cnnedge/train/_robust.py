@@ -78,10 +78,10 @@ def _start_worker(images: np.ndarray, labels: np.ndarray, mix: SampleMix) -> Non
     _SAMPLES = Samples(images, labels, mix=mix)
 
 
-def _make_batch(seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _make_batch(seed: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if _SAMPLES is None:  # pragma: no cover - the pool's initializer sets it
         raise RuntimeError("worker not started")
-    return _SAMPLES.batch(seed, size)
+    return _SAMPLES.weighted_batch(seed, size)
 
 
 def robust_data(
@@ -105,19 +105,20 @@ def robust_data(
         workers, initializer=_start_worker, initargs=(digits.x_train, digits.y_train, mix)
     )
 
-    def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
+    def make(step: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return pool.apply(_make_batch, (base + int(step), batch_size))
 
-    def to_model(frames: Any, labels: Any) -> tuple[Any, Any]:
+    def to_model(frames: Any, labels: Any, weights: Any) -> tuple[Any, Any, Any]:
         images = tf.cast(frames, tf.float32)[..., None] / 255.0
         images.set_shape((None, 28, 28, 1))
         labels.set_shape((None,))
-        return images, labels
+        weights.set_shape((None,))
+        return images, labels, weights
 
     dataset = (
         tf.data.Dataset.range(initial_epoch * steps, epochs * steps)
         .map(
-            lambda step: tf.numpy_function(make, [step], (tf.uint8, tf.int64)),
+            lambda step: tf.numpy_function(make, [step], (tf.uint8, tf.int64, tf.float32)),
             num_parallel_calls=workers + 1,
             deterministic=True,
         )

@@ -46,6 +46,9 @@ class SampleMix:
     #: Chance that a digit photo also gives one of the finder's other candidates as a
     #: "not a digit" sample (instead of the next non-digit).
     stray: float = 0.3
+    #: Weight of a plain MNIST frame in the loss: refusing an odd but real digit costs
+    #: more than missing a non-digit that looks like one.
+    plain_weight: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,16 @@ class Samples:
 
     def batch(self, seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``size`` samples made from ``seed`` alone (the same seed, the same batch)."""
+        frames, labels, _ = self.weighted_batch(seed, size)
+        return frames, labels
+
+    def weighted_batch(self, seed: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`batch` and each sample's weight in the loss (``mix.plain_weight`` for the
+        plain MNIST frames, 1 for the rest)."""
         rng = np.random.default_rng(seed)
         frames = np.zeros((size, 28, 28), np.uint8)
         labels = np.zeros(size, np.int64)
+        weights = np.ones(size, np.float32)
         strays: list[np.ndarray] = []
         for i in range(size):
             if rng.random() < self.mix.nondigit:
@@ -90,13 +100,14 @@ class Samples:
             index = int(rng.integers(len(self.images)))
             if rng.random() < self.mix.plain:
                 frames[i] = plain_frame(self.images[index], rng)
+                weights[i] = self.mix.plain_weight
             else:
                 frame, stray = self.photographed(index, rng)
                 frames[i] = plain_frame(self.images[index], rng) if frame is None else frame
                 if stray is not None and rng.random() < self.mix.stray:
                     strays.append(stray)
             labels[i] = self.labels[index]
-        return frames, labels
+        return frames, labels, weights
 
     def photographed(
         self, index: int, rng: np.random.Generator
