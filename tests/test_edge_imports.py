@@ -85,15 +85,18 @@ def test_public_surface():
         "ImageInput",
         "LiveConfig",
         "LiveLoop",
+        "LiveSession",
         "ModelMetadata",
         "Prediction",
         "Reading",
+        "SessionConfig",
         "find_digit",
         "find_digits",
         "load_image",
         "mnist_frame",
         "open_source",
         "run_live",
+        "run_session",
     ]
     for name in cnnedge.__all__:
         assert getattr(cnnedge, name) is not None

@@ -1,17 +1,16 @@
 """`cnnedge webcam`: read digits live from a camera, a video file or a stream.
 
-The loop lives in :mod:`cnnedge.edge.live`; this module turns options into a source, a
-classifier and sinks. Library code is imported inside the command so ``cnnedge --help``
-stays fast, and nothing here imports TensorFlow.
+The session (source, sinks, pacing, cleanup, SIGTERM) is :mod:`cnnedge.edge.session`;
+this module turns options into its configuration and its outcome into lines and an exit
+code. Library code is imported inside the command so ``cnnedge --help`` stays fast, and
+nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,13 +28,12 @@ from cnnedge.cli._common import (
     writable_file,
     writable_folder,
 )
+from cnnedge.edge.session import DEFAULT_THRESHOLD
 
-#: Least confidence for a live digit. Higher than `predict`'s 0: a camera sees pens,
-#: shadows and hands far more often than a photo of a digit does, and a weak guess about
-#: them must read as "no digit", not flicker through the smoothing.
-DEFAULT_THRESHOLD = 0.5
-#: The summary's reason when a service manager stopped the run with SIGTERM.
-TERMINATED = "terminated"
+if TYPE_CHECKING:
+    from cnnedge.edge.live import LiveSummary, Roi
+    from cnnedge.edge.serve import ServeAddress
+    from cnnedge.edge.session import LiveSession
 
 WEBCAM_HELP = (
     "Read handwritten digits live from a camera, a video file or a stream.\n\n"
@@ -59,93 +57,97 @@ WEBCAM_EPILOG = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
-    app.command("webcam", help=WEBCAM_HELP, epilog=WEBCAM_EPILOG)(webcam)
-
-
-@handle_errors
-def webcam(
-    camera: str = typer.Option(
-        "0",
+# The options, declared once here so that the command reads as what it does.
+CameraOption = Annotated[
+    str,
+    typer.Option(
         "--camera",
         "-c",
         help="Camera index, device, video file, stream URL, GStreamer pipeline or 'picamera2'.",
     ),
-    model: Path | None = model_option(),
-    number: bool = typer.Option(
-        False, "--number", "-n", help="Read a written number, digit by digit."
-    ),
-    threshold: float = threshold_option(
-        DEFAULT_THRESHOLD,
-        "Default 0.5, above predict's 0: a camera sees pens, hands and blank paper far more "
-        "often than digits, and a weak guess about them must read as no digit.",
-    ),
-    threads: int | None = threads_option(),
-    roi: str = typer.Option(
-        "center",
+]
+NumberOption = Annotated[
+    bool, typer.Option("--number", "-n", help="Read a written number, digit by digit.")
+]
+RoiOption = Annotated[
+    str,
+    typer.Option(
         "--roi",
         help="Region read: x,y,w,h as fractions of the frame when all are at most 1 "
         "(0.2,0.2,0.6,0.6), else in pixels (100,80,320,240, inside the frame); 'center' "
         "(the middle 60% of width and height) or 'full'.",
     ),
-    width: int | None = typer.Option(
-        None, "--width", min=16, help="Capture width to ask the camera for.", show_default=False
+]
+WidthOption = Annotated[
+    int | None,
+    typer.Option(
+        "--width", min=16, help="Capture width to ask the camera for.", show_default=False
     ),
-    height: int | None = typer.Option(
-        None,
-        "--height",
-        min=16,
-        help="Capture height to ask the camera for.",
-        show_default=False,
+]
+HeightOption = Annotated[
+    int | None,
+    typer.Option(
+        "--height", min=16, help="Capture height to ask the camera for.", show_default=False
     ),
-    fps: float | None = typer.Option(
-        None,
-        "--fps",
-        min=0.1,
-        help="Process at most this many frames per second.",
-        show_default=False,
+]
+FpsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--fps", min=0.1, help="Process at most this many frames per second.", show_default=False
     ),
-    smooth: int = typer.Option(
-        5,
+]
+SmoothOption = Annotated[
+    int,
+    typer.Option(
         "--smooth",
         min=1,
         help="Frames a reading is voted over; it is reported once it wins most of them "
         "(1: no smoothing).",
     ),
-    show: bool | None = typer.Option(
-        None,
+]
+ShowOption = Annotated[
+    bool | None,
+    typer.Option(
         "--show/--no-show",
         help="Show a window (default: when a display and OpenCV GUI support are available).",
         show_default=False,
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print JSON lines: time, frame, digit or number, confidence, fps."
-    ),
-    record: Path | None = typer.Option(
-        None,
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON lines: time, frame, digit or number, confidence, fps."),
+]
+RecordOption = Annotated[
+    Path | None,
+    typer.Option(
         "--record",
         help="Save the annotated video (.mp4, .avi, .mkv).",
         dir_okay=False,
         show_default=False,
         callback=writable_file,
     ),
-    snapshot_dir: Path | None = typer.Option(
-        None,
+]
+SnapshotOption = Annotated[
+    Path | None,
+    typer.Option(
         "--snapshot-dir",
         help="Save the frame to this folder each time the reading changes.",
         file_okay=False,
         show_default=False,
         callback=writable_folder,
     ),
-    max_frames: int | None = typer.Option(
-        None, "--max-frames", min=1, help="Stop after this many frames.", show_default=False
-    ),
-    retries: int = typer.Option(
-        5, "--retries", min=0, help="Times a camera that stops delivering is reopened."
-    ),
-    serve: str | None = typer.Option(
-        None,
+]
+MaxFramesOption = Annotated[
+    int | None,
+    typer.Option("--max-frames", min=1, help="Stop after this many frames.", show_default=False),
+]
+RetriesOption = Annotated[
+    int,
+    typer.Option("--retries", min=0, help="Times a camera that stops delivering is reopened."),
+]
+ServeOption = Annotated[
+    str | None,
+    typer.Option(
         "--serve",
         metavar="[HOST:]PORT",
         help="Serve the live video and readings to a browser at http://HOST:PORT/ (host "
@@ -153,146 +155,160 @@ def webcam(
         "password, to everyone on the network).",
         show_default=False,
     ),
+]
+#: File names a recording can have (OpenCV's FFmpeg writes these containers everywhere).
+RECORD_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("webcam", help=WEBCAM_HELP, epilog=WEBCAM_EPILOG)(webcam)
+
+
+@handle_errors
+def webcam(
+    camera: CameraOption = "0",
+    model: Path | None = model_option(),
+    number: NumberOption = False,
+    threshold: float = threshold_option(
+        DEFAULT_THRESHOLD,
+        "Default 0.5, above predict's 0: a camera sees pens, hands and blank paper far more "
+        "often than digits, and a weak guess about them must read as no digit.",
+    ),
+    threads: int | None = threads_option(),
+    roi: RoiOption = "center",
+    width: WidthOption = None,
+    height: HeightOption = None,
+    fps: FpsOption = None,
+    smooth: SmoothOption = 5,
+    show: ShowOption = None,
+    as_json: JsonOption = False,
+    record: RecordOption = None,
+    snapshot_dir: SnapshotOption = None,
+    max_frames: MaxFramesOption = None,
+    retries: RetriesOption = 5,
+    serve: ServeOption = None,
 ) -> None:
     """Read digits live (see WEBCAM_HELP)."""
     from cnnedge.edge import DigitClassifier
-    from cnnedge.edge.live import (
-        LiveConfig,
-        LiveLoop,
-        PrintSink,
-        RecordSink,
-        RegionError,
-        Roi,
-        SnapshotSink,
-        WindowSink,
-        gui_status,
-    )
-    from cnnedge.edge.serve import ServeAddress, ServeConfig, ServeSink
-    from cnnedge.edge.sources import CaptureOptions, describe_source, open_source
+    from cnnedge.edge.live import LiveConfig
+    from cnnedge.edge.session import LiveSession, SessionConfig
+    from cnnedge.edge.sources import CaptureOptions
     from cnnedge.edge.stabilize import StabilizerConfig
-    from cnnedge.errors import CameraError, ServeError
+    from cnnedge.errors import ServeError
 
     if not debug_enabled():
         # FFmpeg logs its own lines ("Connection refused", codec chatter) straight to
         # stderr; the CameraError below says what failed. --debug keeps them.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-
-    try:
-        region = Roi.parse(roi)
-    except RegionError as exc:
-        raise fail(f"--roi: {exc}") from None
-    if record is not None and record.suffix.lower() not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+    region = _region(roi)
+    if record is not None and record.suffix.lower() not in RECORD_SUFFIXES:
         raise fail(f"--record: cannot record to {record}: use a .mp4, .avi or .mkv file name")
+    address = _address(serve)
+    window = _window(show)
+    classifier = DigitClassifier(model, threads=threads, threshold=threshold)
+    live = LiveConfig(
+        roi=region,
+        number=number,
+        smoothing=StabilizerConfig(window=smooth),
+        max_fps=fps,
+        max_frames=max_frames,
+    )
+    config = SessionConfig(
+        live=live,
+        capture=CaptureOptions(width=width, height=height, fps=fps, retries=retries),
+        json_lines=as_json,
+        record=record,
+        snapshots=snapshot_dir,
+        window=window,
+        serve=address,
+    )
+    session = LiveSession(camera, classifier, config=config)
     try:
-        address = None if serve is None else ServeAddress.parse(serve)
+        session.open()
     except ServeError as exc:
         raise fail(f"--serve: {exc}") from None
-
-    window = False
-    if show is not False:
-        available, why = gui_status()
-        window = available
-        if show and not available:
-            typer.echo(f"note: no window: {why}; printing readings only", err=True)
-
-    classifier = DigitClassifier(model, threads=threads, threshold=threshold)
-    view = None
-    if address is not None:
-        # Listening before the camera opens: a port in use fails without touching it.
-        view = ServeSink(address, config=ServeConfig(title=describe_source(camera)))
-        try:
-            view.start()
-        except ServeError as exc:
-            raise fail(f"--serve: {exc}") from None
-    try:
-        source = open_source(
-            camera, options=CaptureOptions(width=width, height=height, fps=fps, retries=retries)
-        )
-    except BaseException:
-        if view is not None:
-            view.close()
-        raise
-    try:
-        sinks: list[Callable[..., None]] = [PrintSink(json_lines=as_json)]
-        recorder = None
-        if record is not None:
-            # Live video is recorded in real time at the camera's rate; a file's frames
-            # are all processed, so they are written once each at the file's own rate.
-            rate = (fps if source.live else None) or source.fps or 15.0
-            recorder = RecordSink(record, fps=rate, realtime=source.live)
-            sinks.append(recorder)
-        if snapshot_dir is not None:
-            sinks.append(SnapshotSink(snapshot_dir))
-        if window:
-            sinks.append(WindowSink())
-        pace = fps
-        if view is not None:
-            sinks.append(view)
-            # A file is otherwise read as fast as the CPU allows: over before a browser
-            # has connected. Watched, it plays at its own rate.
-            if pace is None and not source.live and source.fps:
-                pace = source.fps
-        config = LiveConfig(
-            roi=region,
-            number=number,
-            smoothing=StabilizerConfig(window=smooth),
-            max_fps=pace,
-            max_frames=max_frames,
-        )
-    except BaseException:
-        source.close()
-        if view is not None:
-            view.close()
-        raise
-    loop = LiveLoop(source, classifier, config=config, sinks=sinks)
-    stop_hint = "q, Esc or Ctrl-C" if window else "Ctrl-C"
-    typer.echo(
-        f"reading {source.name} (region: {region.describe()}); {stop_hint} to stop", err=True
-    )
-    if view is not None:
-        typer.echo(f"browser view: {view.url}", err=True)
-        warning = view.exposure_warning()
-        if warning is not None:
-            typer.echo(f"warning: {warning}", err=True)
-
-    # A service manager stops with SIGTERM, which would otherwise kill the process before
-    # the recording is finished: end the loop as cleanly as Ctrl-C does.
-    previous = _on_sigterm(lambda: loop.stop(TERMINATED))
-    exit_code = 0
-    try:
-        summary = loop.run()
-    except KeyboardInterrupt:
-        # Ctrl-C is how a headless run is stopped: the loop already released everything,
-        # so the summary is printed, then the exit code says it was interrupted.
-        summary = loop.summary
-        exit_code = INTERRUPTED_EXIT
-    except CameraError as exc:
-        if loop.summary is not None:
-            typer.echo(loop.summary.describe(), err=True)
-        raise fail(str(exc), 1) from None
-    except RegionError as exc:
-        # Only the first frame tells whether a region in pixels fits the camera's image.
-        raise fail(f"--roi: {exc}") from None
-    finally:
-        _restore_sigterm(previous)
-    if summary is not None:
-        typer.echo(summary.describe(), err=True)
-    if recorder is not None and recorder.frames_written:
-        typer.echo(f"recorded {record} ({plural(recorder.frames_written, 'frame')})", err=True)
-    if summary is not None and summary.stopped == TERMINATED:
-        exit_code = TERMINATED_EXIT
+    with session:
+        _announce(session, region, window)
+        summary, exit_code = _run(session)
+    _report(session, summary)
     if exit_code:
         raise typer.Exit(exit_code)
 
 
-def _on_sigterm(action: Callable[[], None]) -> Any:
-    """Call ``action`` on SIGTERM; returns the previous handler (None if not installable)."""
+def _region(roi: str) -> Roi:
+    from cnnedge.edge.live import RegionError, Roi
+
     try:
-        return signal.signal(signal.SIGTERM, lambda signum, frame: action())
-    except ValueError:  # not the main thread (the CLI embedded in a thread): leave it be
-        return None
+        return Roi.parse(roi)
+    except RegionError as exc:
+        raise fail(f"--roi: {exc}") from None
 
 
-def _restore_sigterm(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+def _address(serve: str | None) -> ServeAddress | None:
+    from cnnedge.edge.serve import ServeAddress
+    from cnnedge.errors import ServeError
+
+    try:
+        return None if serve is None else ServeAddress.parse(serve)
+    except ServeError as exc:
+        raise fail(f"--serve: {exc}") from None
+
+
+def _window(show: bool | None) -> bool:
+    """Whether to show a window: asked for (or not refused) and possible here."""
+    from cnnedge.edge.live import gui_status
+
+    if show is False:
+        return False
+    available, why = gui_status()
+    if show and not available:
+        typer.echo(f"note: no window: {why}; printing readings only", err=True)
+    return available
+
+
+def _announce(session: LiveSession, region: Roi, window: bool) -> None:
+    """What is read and how to stop; where the browser view is, and what it exposes."""
+    stop_hint = "q, Esc or Ctrl-C" if window else "Ctrl-C"
+    typer.echo(
+        f"reading {session.source.name} (region: {region.describe()}); {stop_hint} to stop",
+        err=True,
+    )
+    if session.view is not None:
+        typer.echo(f"browser view: {session.view.url}", err=True)
+        warning = session.view.exposure_warning()
+        if warning is not None:
+            typer.echo(f"warning: {warning}", err=True)
+
+
+def _run(session: LiveSession) -> tuple[LiveSummary | None, int]:
+    """Run the session: its summary and the exit code its ending calls for."""
+    from cnnedge.edge.live import RegionError
+    from cnnedge.edge.session import TERMINATED
+    from cnnedge.errors import CameraError
+
+    try:
+        summary = session.run()
+    except KeyboardInterrupt:
+        # Ctrl-C is how a headless run is stopped: the loop already released everything,
+        # so the summary is printed, then the exit code says it was interrupted.
+        return session.summary, INTERRUPTED_EXIT
+    except CameraError as exc:
+        if session.summary is not None:
+            typer.echo(session.summary.describe(), err=True)
+        raise fail(str(exc), 1) from None
+    except RegionError as exc:
+        # Only the first frame tells whether a region in pixels fits the camera's image.
+        raise fail(f"--roi: {exc}") from None
+    return summary, TERMINATED_EXIT if summary.stopped == TERMINATED else 0
+
+
+def _report(session: LiveSession, summary: LiveSummary | None) -> None:
+    """The closing summary, and what was recorded."""
+    if summary is not None:
+        typer.echo(summary.describe(), err=True)
+    recorder = session.recorder
+    if recorder is not None and recorder.frames_written:
+        typer.echo(
+            f"recorded {recorder.path} ({plural(recorder.frames_written, 'frame')})", err=True
+        )

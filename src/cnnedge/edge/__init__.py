@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cnnedge.edge.live import LiveConfig, LiveLoop, run_live
     from cnnedge.edge.metadata import ModelMetadata
     from cnnedge.edge.preprocess import Box, DigitCrop, find_digit, find_digits, mnist_frame
+    from cnnedge.edge.session import LiveSession, SessionConfig, run_session
     from cnnedge.edge.sources import open_source
 
 __all__ = [
@@ -32,15 +33,18 @@ __all__ = [
     "ImageInput",
     "LiveConfig",
     "LiveLoop",
+    "LiveSession",
     "ModelMetadata",
     "Prediction",
     "Reading",
+    "SessionConfig",
     "find_digit",
     "find_digits",
     "load_image",
     "mnist_frame",
     "open_source",
     "run_live",
+    "run_session",
 ]
 
 _WHERE = {
@@ -50,15 +54,18 @@ _WHERE = {
     "ImageInput": "images",
     "LiveConfig": "live",
     "LiveLoop": "live",
+    "LiveSession": "session",
     "ModelMetadata": "metadata",
     "Prediction": "classifier",
     "Reading": "classifier",
+    "SessionConfig": "session",
     "find_digit": "preprocess",
     "find_digits": "preprocess",
     "load_image": "images",
     "mnist_frame": "preprocess",
     "open_source": "sources",
     "run_live": "live",
+    "run_session": "session",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
