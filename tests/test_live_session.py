@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from cnnedge.edge import LiveSession, SessionConfig, run_session
+from cnnedge.edge._stabilize import StabilizerConfig
 from cnnedge.edge.live import FULL_FRAME, LiveConfig, LiveFrame, StopLive
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.session import TERMINATED, recording_fps
 from cnnedge.edge.sources import IterableSource
-from cnnedge.edge.stabilize import StabilizerConfig
 from cnnedge.errors import ArgumentError, CameraError
 
 

@@ -19,7 +19,8 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from cnnedge.edge import metadata as _meta
+from cnnedge.edge import _metadata as _meta
+from cnnedge.edge._metadata import ModelMetadata
 from cnnedge.edge._model_file import (
     BUNDLED_MODEL,
     ModelInput,
@@ -28,7 +29,6 @@ from cnnedge.edge._model_file import (
     _resolve_model,
 )
 from cnnedge.edge.images import ImageInput, load_image
-from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.edge.preprocess import (
     Blob,
     Box,

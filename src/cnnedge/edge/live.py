@@ -46,10 +46,10 @@ import numpy as np
 
 from cnnedge._atomic import atomic_path, check_writable, write_bytes
 from cnnedge._text import plural
+from cnnedge.edge._stabilize import Stabilizer, StabilizerConfig
 from cnnedge.edge.annotate import draw_label
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
-from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
 from cnnedge.errors import ArgumentError, CameraError, RegionError
 
 if TYPE_CHECKING:

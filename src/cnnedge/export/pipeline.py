@@ -22,24 +22,24 @@ import numpy as np
 from cnnedge import __version__
 from cnnedge._atomic import atomic_path, check_writable
 from cnnedge._text import plural
-from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
+from cnnedge.edge._metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
 from cnnedge.errors import ExportError, ModelError
-from cnnedge.export.convert import (
+from cnnedge.export._convert import (
     DEFAULT_OPSET,
     canonicalize,
     check_onnx,
     check_opset,
     keras_to_onnx,
 )
-from cnnedge.export.formats import FP32, INT8, ExportFormat
-from cnnedge.export.optimize import (
+from cnnedge.export._formats import FP32, INT8, ExportFormat
+from cnnedge.export._optimize import (
     GraphOptions,
     feed_uint8_directly,
     int8_source,
     optimize_fp32,
     uint8_input_name,
 )
-from cnnedge.export.parity import (
+from cnnedge.export._parity import (
     FP32_TOLERANCE,
     ParityReport,
     compare,
@@ -48,14 +48,14 @@ from cnnedge.export.parity import (
     require_parity,
     to_model_input,
 )
-from cnnedge.export.quantize import (
+from cnnedge.export._quantize import (
     DEFAULT_CALIBRATION_SIZE,
     QuantizationSettings,
     calibration_images,
     quantize_int8,
 )
-from cnnedge.export.source import SourceModel, describe_source, resolve_source
-from cnnedge.train.paths import DEFAULT_RUNS_DIR
+from cnnedge.export._source import SourceModel, describe_source, resolve_source
+from cnnedge.train._paths import DEFAULT_RUNS_DIR
 
 if TYPE_CHECKING:
     import onnx
@@ -182,7 +182,7 @@ def export_model(
     MNIST source (a path for :func:`cnnedge.data.load_mnist`, or loaded ``Digits``).
     Parity runs on the first ``parity_size`` test images (default: all).
     ``graph_options`` chooses the speed rewrites (default: all, see
-    :mod:`cnnedge.export.optimize`; ``GraphOptions.none()`` writes the plain tf2onnx graph
+    :mod:`cnnedge.export._optimize`; ``GraphOptions.none()`` writes the plain tf2onnx graph
     with float input) and ``quantization`` the int8 settings (its calibration size is
     ``calibration_size``). A model with an eleventh output (the robust recipe's "not a
     digit") is labelled so, its int8 twin calibrated on rendered non-digits too, and both
@@ -304,7 +304,7 @@ def _load_inputs(
     say: Progress,
 ) -> tuple[Any, SourceModel, Digits]:
     """The Keras model, what it is (file, hash, recipe) and the MNIST digits."""
-    from cnnedge.train.keras_io import load_keras_model
+    from cnnedge.train._keras_io import load_keras_model
 
     source_path = resolve_source(model, runs_dir=runs_dir)
     _check_keras_name(source_path)
@@ -654,7 +654,7 @@ def _tools(*extra: str) -> str:
 def _canonical_int8(data: bytes) -> onnx.ModelProto:
     import onnx
 
-    from cnnedge.export.convert import canonicalize
+    from cnnedge.export._convert import canonicalize
 
     model = onnx.load_model_from_string(data)
     # The quantizer derives names from the canonical fp32 names, so layer scopes survive.

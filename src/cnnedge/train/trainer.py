@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from cnnedge import _atomic
+from cnnedge._system import machine_info, package_versions
 from cnnedge._text import plural
 from cnnedge.data import Digits, load_mnist
 from cnnedge.errors import DataError, require
-from cnnedge.system import machine_info, package_versions
-from cnnedge.train.paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
-from cnnedge.train.plots import plot_history
+from cnnedge.train._paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
+from cnnedge.train._plots import plot_history
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "train"]
 
@@ -80,7 +80,7 @@ class TrainConfig:
             "limit": self.limit,
         }
         if self.robust:
-            from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT
+            from cnnedge.edge._metadata import DIGIT_LABELS, NOT_A_DIGIT
             from cnnedge.train._samples import SampleMix
 
             described["labels"] = [*DIGIT_LABELS, NOT_A_DIGIT]
@@ -167,7 +167,7 @@ def train(
 
     _seed(config.seed, initial_epoch)
     if prior:
-        from cnnedge.train.keras_io import load_keras_model
+        from cnnedge.train._keras_io import load_keras_model
 
         # compile=True restores the optimizer state saved with every epoch.
         model = load_keras_model(model_path, compile=True)

@@ -190,11 +190,10 @@ def webcam(
     serve: ServeOption = None,
 ) -> None:
     """Read digits live (see WEBCAM_HELP)."""
-    from cnnedge.edge import DigitClassifier
+    from cnnedge.edge import DigitClassifier, StabilizerConfig
     from cnnedge.edge.live import LiveConfig
     from cnnedge.edge.session import LiveSession, SessionConfig
     from cnnedge.edge.sources import CaptureOptions
-    from cnnedge.edge.stabilize import StabilizerConfig
     from cnnedge.errors import ServeError
 
     if not debug_enabled():

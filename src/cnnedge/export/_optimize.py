@@ -39,14 +39,7 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-__all__ = [
-    "MOVES",
-    "GraphOptions",
-    "feed_uint8_directly",
-    "int8_source",
-    "optimize_fp32",
-    "uint8_input_name",
-]
+__all__ = ["GraphOptions"]
 
 #: Ops that only move or reshape data, so they run on uint8 as on float.
 MOVES = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})

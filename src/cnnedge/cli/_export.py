@@ -16,7 +16,7 @@ from cnnedge.cli._common import (
     verbose_option,
     writable_file,
 )
-from cnnedge.export.formats import (
+from cnnedge.export import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
     INT8,
@@ -117,7 +117,7 @@ def info(
 
     Without --model, the default bundled model.
     """
-    from cnnedge.edge.info import format_info, model_info
+    from cnnedge.edge import format_info, model_info
 
     described = model_info(model)
     typer.echo(json.dumps(described.to_dict(), indent=2) if as_json else format_info(described))
