@@ -193,3 +193,29 @@ def test_the_private_use_check_finds_them(tmp_path):
         "uses.py:5: cnnedge.export._parity",
         "uses.py:7: clf._session",
     ]
+
+
+# --------------------------------------------------------------------------- types
+
+
+def test_the_types_are_checked_by_make_test():
+    """mypy is configured for the package and `make test` (what CI runs) runs it."""
+    tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python 3.11+")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["tool"]["mypy"]["files"] == ["src/cnnedge"]
+    assert any(
+        dep.startswith("mypy") for dep in pyproject["project"]["optional-dependencies"]["dev"]
+    )
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/mypy" in [line.strip() for line in recipe.splitlines()[1:]]
+
+
+def test_require_returns_the_module():
+    import typing
+    from types import ModuleType
+
+    from cnnedge.errors import require
+
+    assert typing.get_type_hints(require)["return"] is ModuleType
+    assert require("json", extra="dev", purpose="Testing").dumps([]) == "[]"

@@ -379,7 +379,7 @@ def render_settings(result: BenchmarkResult) -> list[str]:
     body = []
     for r in result.runtimes:
         by_threads = r.options.get("by_threads", {})
-        first = next(iter(by_threads.values()), {}) if by_threads else {}
+        first: Mapping[str, Any] = next(iter(by_threads.values()), {}) if by_threads else {}
         settings = ", ".join(f"{k}={_compact(v)}" for k, v in first.items() if k != "api")
         body.append([f"`{r.key}`", r.label, first.get("api", r.engine), r.model, settings or "–"])
     lines = ["## Rows and their settings", ""]

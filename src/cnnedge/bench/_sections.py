@@ -143,8 +143,8 @@ def measure_latency(
         LatencyRow(
             key=key,
             stats=s,
-            ratio_p50=_ratio(s.p50_us, base and base.p50_us),
-            ratio_p99=_ratio(s.p99_us, base and base.p99_us),
+            ratio_p50=_ratio(s.p50_us, None if base is None else base.p50_us),
+            ratio_p99=_ratio(s.p99_us, None if base is None else base.p99_us),
             timed_in=timed_in[key].timed_in if key in timed_in else None,
             load=timed_in[key].latency_load if key in timed_in else None,
         )
@@ -251,8 +251,8 @@ def measure_frame(
             key=key,
             stats=s,
             digit_read=read[key],
-            ratio_p50=_ratio(s.p50_us, base and base.p50_us),
-            ratio_p99=_ratio(s.p99_us, base and base.p99_us),
+            ratio_p50=_ratio(s.p50_us, None if base is None else base.p50_us),
+            ratio_p99=_ratio(s.p99_us, None if base is None else base.p99_us),
         )
         for key, s in stats.items()
     ]

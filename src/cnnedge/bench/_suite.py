@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from cnnedge.bench import _sections as sections
 from cnnedge.bench._results import (
@@ -234,6 +234,14 @@ class _Row:
     @property
     def in_process(self) -> bool:
         return self.external is None
+
+
+class _Common(TypedDict):
+    """What every timed section of one thread count is told."""
+
+    threads: int
+    baseline: str | None
+    order: list[str]
 
 
 def _bundled_models() -> dict[str, Path]:
@@ -447,7 +455,7 @@ class _Run:
                 for r in self.rows
                 if r.external is not None and r.runnable and threads in r.external.timings
             ]
-            common = {"threads": threads, "baseline": self.base_key, "order": order}
+            common = _Common(threads=threads, baseline=self.base_key, order=order)
             self.say(f"latency, batch 1, {threads} thread(s): {len(loaded)} runtimes in rounds")
             self.latency.append(
                 sections.measure_latency(

@@ -51,7 +51,7 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        why = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
+        why = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
         raise ModelError(
             f"cannot open model {path}: {why}; make the file readable by this user"
         ) from None

@@ -295,6 +295,9 @@ class DigitClassifier:
         else:
             self._background, self._ink = hi, lo
         self.input_range = (lo, hi)
+        # One frame's buffers bound to the session, for models that take the pixels as
+        # they are (None for the others: they take the general path).
+        self._one: _OneFrame | None = _OneFrame.for_classifier(self)
 
     # ---------------------------------------------------------------------------------
     # Reading pictures
@@ -338,7 +341,9 @@ class DigitClassifier:
         limit = self._limit(threshold)
         pictures = [load_image(image) for image in _batch_items(images)]
         if self.reject_index is None:
-            crops = [_find_digit_in(picture, region) for picture in pictures]
+            crops: Sequence[DigitCrop | None] = [
+                _find_digit_in(picture, region) for picture in pictures
+            ]
             return self._predict_crops(crops, limit)
         found = [find_candidates(picture, region=region) for picture in pictures]
         frames = [crop.frame for crops in found for crop in crops]
@@ -583,10 +588,7 @@ class DigitClassifier:
 
     def _run_raw(self, frames: np.ndarray) -> np.ndarray:
         if len(frames) == 1:
-            try:
-                one = self._one
-            except AttributeError:
-                one = self._one = _OneFrame.for_classifier(self)
+            one = self._one
             scores = None if one is None else one(frames)
             if scores is not None:
                 return scores

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     import onnx
 
     from cnnedge.data import Digits
+    from cnnedge.edge._metadata import OutputKind
 
 __all__ = [
     "INT8_MAX_ACCURACY_DROP",
@@ -606,7 +607,7 @@ def _load_digits(data: str | os.PathLike[str] | Digits | None) -> Digits:
     return data if isinstance(data, Digits) else load_mnist(data)
 
 
-def _output_kind(probabilities: np.ndarray) -> str:
+def _output_kind(probabilities: np.ndarray) -> OutputKind:
     """``probabilities`` when every row is a distribution, else ``logits``."""
     rows_sum_to_one = np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
     in_range = bool((probabilities >= 0).all() and (probabilities <= 1).all())

@@ -197,7 +197,9 @@ def _per_class(confusion: np.ndarray, missed: np.ndarray) -> list[ClassFigures]:
     ]
 
 
-def _miss(test: _TestSet, i: int, real: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+def _miss(
+    test: _TestSet, i: int | np.integer[Any], real: np.ndarray, predicted: np.ndarray
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"index": int(i), "real": int(real[i]), "predicted": int(predicted[i])}
     if test.files:
         entry["path"] = str(test.files[i])

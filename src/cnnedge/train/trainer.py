@@ -175,7 +175,7 @@ def train(
         # model an epoch ahead of its report. The optimizer's step count is the model's truth.
         saved_epochs = int(model.optimizer.iterations.numpy()) // _steps_per_epoch(config, digits)
         if saved_epochs > initial_epoch:
-            prior = _catch_up(prior, saved_epochs)  # type: ignore[arg-type]
+            prior = _catch_up(prior, saved_epochs)
             initial_epoch = saved_epochs
             _seed(config.seed, initial_epoch)
     else:
@@ -230,8 +230,8 @@ def _fit_data(
     """``model.fit``'s training data for the recipe, the callbacks that go with it, and
     what to call when training ends."""
     if not config.robust:
-        data = {"x": scale(digits.x_train), "y": digits.y_train, "batch_size": config.batch_size}
-        return data, [], lambda: None
+        arrays = {"x": scale(digits.x_train), "y": digits.y_train, "batch_size": config.batch_size}
+        return arrays, [], lambda: None
     from cnnedge.train._robust import photo_check, robust_data
 
     data = robust_data(
