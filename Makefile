@@ -36,9 +36,12 @@ demo: setup
 	$(BIN)/cnnedge export runs/demo/model.onnx --model runs/demo/model.keras --int8
 	$(BIN)/cnnedge predict tests/data/seven.png --model runs/demo/model.onnx
 
+# mypy checks the package's types ([tool.mypy] in pyproject.toml): about 15 s from scratch
+# on 2 cores, under a second with its cache.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The tests that need [train] skip, saying so; the check first makes sure that no extra
@@ -51,10 +54,11 @@ test-base: $(BASE_STAMP)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(BASE_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BASE_VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -24,11 +24,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photo_digits
 
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge import classifier as classifier_module
 from cnnedge.edge.preprocess import DigitCrop, find_candidates
-from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDITIONS = ("clean", "rotation-20", "rotation-30")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnedge._atomic import write_text
-from cnnedge.system import machine_info, machine_lines, package_versions
+from cnnedge._system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 PASS_POINTS = 0.3

@@ -3,7 +3,7 @@ together.
 
     python benchmarks/frame_steps.py [--out benchmarks/results] [--samples 3000]
 
-The frame is the one `cnnedge benchmark` times (``cnnedge.bench.endtoend.camera_frame``:
+The frame is the one `cnnedge benchmark` times (``cnnedge.bench._endtoend.camera_frame``:
 an MNIST digit in dark ink on unevenly lit 640x480 paper), read whole and through the
 webcam's default centre region. Every step is timed on its own in interleaved rounds
 (1 thread, OpenCV and onnxruntime), then ``DigitClassifier.classify`` end to end for the
@@ -22,13 +22,13 @@ from typing import Any
 
 import cv2
 
-from cnnedge.bench.endtoend import camera_frame
-from cnnedge.bench.timing import TimingPlan, interleaved, summarize
+from cnnedge._system import machine_info, machine_lines, package_versions
+from cnnedge.bench._endtoend import camera_frame
+from cnnedge.bench._timing import TimingPlan, interleaved, summarize
 from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge import preprocess as pre
 from cnnedge.edge.live import Roi
-from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "cnnedge" / "models"
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {
         "machine": machine_info(),
         "versions": package_versions(),
-        "frame": "cnnedge.bench.endtoend.camera_frame(MNIST test image 0), 640x480 BGR",
+        "frame": "cnnedge.bench._endtoend.camera_frame(MNIST test image 0), 640x480 BGR",
         "threads": 1,
         "sections": {},
     }

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnedge.bench import RUNTIMES, BenchmarkConfig, External, ExternalRow, RuntimeSpec
-from cnnedge.bench.sections import THROUGHPUT_BATCHES, TimedElsewhere
-from cnnedge.bench.timing import TimingPlan
-from cnnedge.export.formats import FORMATS
+from cnnedge.bench._sections import THROUGHPUT_BATCHES, TimedElsewhere
+from cnnedge.bench._timing import TimingPlan
+from cnnedge.export._formats import FORMATS
 
 HERE = Path(__file__).resolve().parent
 

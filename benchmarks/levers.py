@@ -7,7 +7,7 @@ Keras model once and writes one ONNX file per step of each lever chain (the plai
 export, then one rewrite or setting more per step; plus the alternatives that were tried and
 not kept) with each file's agreement with Keras on the MNIST test set. This process, free of
 TensorFlow, then times every group of variants in interleaved rounds
-(:func:`cnnedge.bench.timing.interleaved`): batch 1, one thread unless a table says
+(:func:`cnnedge.bench._timing.interleaved`): batch 1, one thread unless a table says
 otherwise, the same input image, p50 over thousands of calls, with the load the other
 processes put on the machine meanwhile. Rows of one table were timed together, so their
 ratios are fair even on a busy machine; absolute figures move with the load.
@@ -180,18 +180,18 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
     import dataclasses
 
     from cnnedge.data import load_mnist
-    from cnnedge.edge.metadata import ModelMetadata
-    from cnnedge.export.convert import keras_to_onnx
-    from cnnedge.export.optimize import (
+    from cnnedge.edge._metadata import ModelMetadata
+    from cnnedge.export._convert import keras_to_onnx
+    from cnnedge.export._optimize import (
         GraphOptions,
         _fold_transpose,
         _space_to_depth,
         uint8_input_name,
     )
-    from cnnedge.export.parity import compare, predict_keras, predict_onnx, to_model_input
+    from cnnedge.export._parity import compare, predict_keras, predict_onnx, to_model_input
+    from cnnedge.export._quantize import QuantizationSettings, calibration_images
     from cnnedge.export.pipeline import _with_metadata, build_fp32, build_int8
-    from cnnedge.export.quantize import QuantizationSettings, calibration_images
-    from cnnedge.train.keras_io import load_keras_model
+    from cnnedge.train._keras_io import load_keras_model
 
     workdir = Path(config["workdir"])
     model = load_keras_model(config["keras"])
@@ -208,7 +208,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         source = converted
         if variant.extra and variant.precision == "int8":
             # An alternative the int8 path does not offer: apply it before the usual steps.
-            from cnnedge.export.optimize import _copy, _static_flatten
+            from cnnedge.export._optimize import _copy, _static_flatten
 
             source = _copy(converted)
             _static_flatten(source)
@@ -270,7 +270,7 @@ def _session(path: str, threads: int = 1, **options: Any) -> Any:
 
 
 def _bare(session: Any, frames: Any) -> Callable[[], object]:
-    from cnnedge.bench.runtimes import Inputs
+    from cnnedge.bench._runtimes import Inputs
 
     value = session.get_inputs()[0]
     feed = {value.name: Inputs.from_frames(frames).for_input(value.type)}
@@ -281,7 +281,7 @@ def _bare(session: Any, frames: Any) -> Callable[[], object]:
 def _iobinding(session: Any, frames: Any) -> Callable[[], object]:
     import numpy as np
 
-    from cnnedge.bench.runtimes import Inputs
+    from cnnedge.bench._runtimes import Inputs
 
     value, output = session.get_inputs()[0], session.get_outputs()[0]
     x = Inputs.from_frames(frames).for_input(value.type)
@@ -353,7 +353,7 @@ def _time(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     import gc
 
-    from cnnedge.bench.timing import LoadMeter, TimingPlan, interleaved, summarize
+    from cnnedge.bench._timing import LoadMeter, TimingPlan, interleaved, summarize
 
     # Sessions of the previous table (and their thread pools) go before this one starts.
     gc.collect()
@@ -389,9 +389,9 @@ def run_levers(
 ) -> dict[str, Any]:
     import numpy as np
 
+    from cnnedge._system import machine_info, package_versions
     from cnnedge.data import load_mnist
     from cnnedge.edge import DigitClassifier
-    from cnnedge.system import machine_info, package_versions
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cnnedge-levers-") as tmp:

@@ -45,9 +45,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier
-from cnnedge.system import machine_info, machine_lines, package_versions
 from cnnedge.train import _ink, _photo
 
 ROOT = Path(__file__).resolve().parents[1]

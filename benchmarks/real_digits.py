@@ -125,7 +125,7 @@ def time_frame(classifier: DigitClassifier, data: Path, repeats: int = 30) -> fl
 
 def compare(specs: list[str], out: Path) -> None:
     """Every model on both development sets, per source, side by side, saved."""
-    from cnnedge.system import machine_info, machine_lines, package_versions
+    from cnnedge._system import machine_info, machine_lines, package_versions
 
     models = [spec.split("=", 1) for spec in specs]
     sets = [DEFAULT_DATA, DEFAULT_DATA.parent / "real_digits_wild"]

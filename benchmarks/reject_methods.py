@@ -465,7 +465,7 @@ def conclusion(result: dict[str, Any]) -> str:
 
 
 def _intro(result: dict[str, Any]) -> list[str]:
-    from cnnedge.system import machine_lines
+    from cnnedge._system import machine_lines
 
     s, t = result["settings"], result["timing"]
     a, b = (result["methods"][m] for m in METHODS)
@@ -675,8 +675,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     t0 = time.perf_counter()
+    from cnnedge._system import machine_info, package_versions
     from cnnedge.data import load_mnist
-    from cnnedge.system import machine_info, package_versions
 
     digits = load_mnist(args.data).limit(train=args.limit)
     stream = make_stream(digits, epochs=args.epochs, seed=args.seed)

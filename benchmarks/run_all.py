@@ -27,9 +27,9 @@ from keras_rows import with_keras  # noqa: E402
 from targets import evaluate_targets, targets_markdown  # noqa: E402
 
 from cnnedge.bench import BenchmarkConfig, model_key_for, run_benchmark, write_results  # noqa: E402
-from cnnedge.bench.report import RENDERERS, render_summary  # noqa: E402
-from cnnedge.bench.results import BenchmarkResult  # noqa: E402
-from cnnedge.bench.timing import wait_for_idle  # noqa: E402
+from cnnedge.bench._report import RENDERERS, render_summary  # noqa: E402
+from cnnedge.bench._results import BenchmarkResult  # noqa: E402
+from cnnedge.bench._timing import wait_for_idle  # noqa: E402
 
 ROOT = HERE.parent
 REFERENCE_KERAS = ROOT / "runs" / "reference" / "model.keras"

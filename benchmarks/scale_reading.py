@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from cnnedge._atomic import write_text
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.data import load_mnist
 from cnnedge.edge.files import read_files
-from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = (1, 2)

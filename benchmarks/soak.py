@@ -42,12 +42,12 @@ import cv2
 import numpy as np
 
 from cnnedge._atomic import write_text
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge.live import LiveConfig, LiveFrame, LiveLoop, PrintSink
 from cnnedge.edge.sources import open_source
 from cnnedge.errors import ImageError
-from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 GROWTH_LIMIT_MB = 10.0

@@ -47,9 +47,9 @@ def _tflite(model: Any, x_train: Any, out_dir: Path) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from cnnedge.export.formats import DEFAULT_CALIBRATION_SIZE
-    from cnnedge.export.parity import to_model_input
-    from cnnedge.export.quantize import CALIBRATION_SEED, calibration_images
+    from cnnedge.export._formats import DEFAULT_CALIBRATION_SIZE
+    from cnnedge.export._parity import to_model_input
+    from cnnedge.export._quantize import CALIBRATION_SEED, calibration_images
 
     result: dict[str, Any] = {}
     start = time.perf_counter()
@@ -102,7 +102,7 @@ def _tflite(model: Any, x_train: Any, out_dir: Path) -> dict[str, Any]:
 def _time_keras(model: Any, config: dict[str, Any], x_test: Any) -> dict[str, Any]:
     import numpy as np
 
-    from cnnedge.bench.timing import LoadMeter, TimingPlan, time_calls
+    from cnnedge.bench._timing import LoadMeter, TimingPlan, time_calls
 
     plan = TimingPlan(**config["plan"])
     throughput_plan = TimingPlan(**config["throughput_plan"])
@@ -186,7 +186,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     from cnnedge.data import load_mnist
-    from cnnedge.export.parity import predict_keras, to_model_input
+    from cnnedge.export._parity import predict_keras, to_model_input
 
     model = keras.saving.load_model(config["keras"], compile=False)
     digits = load_mnist(config.get("data"))

@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.edge import DigitClassifier
 from cnnedge.edge.live import FULL_FRAME, LiveConfig, LiveFrame, LiveLoop, PrintSink, Roi
 from cnnedge.edge.sources import IterableSource
-from cnnedge.system import machine_info, machine_lines, package_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.5  # `cnnedge webcam`'s default

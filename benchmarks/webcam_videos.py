@@ -50,13 +50,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cnnedge.cli.webcam import DEFAULT_THRESHOLD
+from cnnedge._system import machine_info, machine_lines, package_versions
 from cnnedge.data import load_mnist
 from cnnedge.edge import DigitClassifier, load_image
 from cnnedge.edge.live import DEFAULT_ROI, FULL_FRAME, LiveConfig, LiveFrame, LiveLoop, Roi
 from cnnedge.edge.preprocess import Box
+from cnnedge.edge.session import DEFAULT_THRESHOLD
 from cnnedge.edge.sources import open_source
-from cnnedge.system import machine_info, machine_lines, package_versions
 from cnnedge.train import _ink, _photo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import numpy as np
 
 from cnnedge import __version__
 from cnnedge.data import load_mnist
-from cnnedge.edge.metadata import ModelMetadata
+from cnnedge.edge._metadata import ModelMetadata
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "tests" / "data" / "tiny_digits.onnx"

@@ -136,8 +136,8 @@ def _public_entry_points() -> dict[str, object]:
     """What an app calls with its users' input: each must say what it raises."""
     from cnnedge.data import labelled_files, load_mnist
     from cnnedge.edge import LiveConfig, LiveLoop, load_image, open_source, run_live
+    from cnnedge.edge._info import model_info
     from cnnedge.edge.annotate import ResultSaver
-    from cnnedge.edge.info import model_info
     from cnnedge.edge.live import RecordSink, Roi, SnapshotSink
     from cnnedge.train import evaluate, train
 

@@ -24,14 +24,14 @@ from cnnedge.bench import (
     missing_fields,
     model_key_for,
     run_benchmark,
-    runtimes,
     to_markdown,
     write_results,
 )
-from cnnedge.bench.endtoend import camera_frame, run_process
-from cnnedge.bench.results import BenchmarkResult
-from cnnedge.bench.roofline import count_macs_onnx
-from cnnedge.bench.timing import TimingPlan, interleaved, percentile, summarize
+from cnnedge.bench import _runtimes as runtimes
+from cnnedge.bench._endtoend import camera_frame, run_process
+from cnnedge.bench._results import BenchmarkResult
+from cnnedge.bench._roofline import count_macs_onnx
+from cnnedge.bench._timing import TimingPlan, interleaved, percentile, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_digits.onnx"

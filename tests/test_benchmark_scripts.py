@@ -32,8 +32,8 @@ def test_lever_variants_and_their_report(scripts) -> None:
     """The speed-lever script's table of variants is consistent and its report renders."""
     pytest.importorskip("onnx", reason="the lever study needs cnnedge[train]")
     levers = scripts("levers")
-    from cnnedge.export.optimize import GraphOptions
-    from cnnedge.export.quantize import QuantizationSettings
+    from cnnedge.export._optimize import GraphOptions
+    from cnnedge.export._quantize import QuantizationSettings
 
     keys = [v.key for v in levers.VARIANTS]
     assert len(keys) == len(set(keys))

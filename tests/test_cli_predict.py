@@ -88,7 +88,7 @@ def test_info_describes_the_default_model_without_a_path():
 
 
 def test_evaluate_a_bundled_model_by_name(tmp_path, mnist_path):
-    pytest.importorskip("matplotlib", reason="evaluate draws its figures: needs cnnedge[train]")
+    pytest.importorskip("matplotlib", reason="evaluate draws its figures with cnnedge[train]")
     result = runner.invoke(
         app,
         ["evaluate", "--model", "int8", "--data", str(mnist_path), "--limit", "300",

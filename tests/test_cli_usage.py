@@ -189,7 +189,7 @@ def test_the_next_steps_export_prints_are_commands_that_parse(tmp_path):
 
     import typer.main
 
-    from cnnedge.export.formats import FP32, INT8
+    from cnnedge.export._formats import FP32, INT8
     from cnnedge.export.pipeline import ExportResult
 
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from cnnedge.edge import DigitClassifier, Prediction, Reading
-from cnnedge.edge import classifier as classifier_module
+from cnnedge.edge import _model_file as model_file
 from cnnedge.errors import ImageError, ModelError
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
@@ -251,7 +251,7 @@ def test_folder_as_model(tmp_path):
 
 
 def test_missing_bundled_model_says_what_to_do(monkeypatch):
-    monkeypatch.setattr(classifier_module, "BUNDLED_MODEL", "no-such-model.onnx")
+    monkeypatch.setattr(model_file, "BUNDLED_MODEL", "no-such-model.onnx")
     with pytest.raises(ModelError, match=r"bundled model is not installed.*model="):
         DigitClassifier()
 

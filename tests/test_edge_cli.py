@@ -145,7 +145,7 @@ def test_foreign_model_from_the_cli(photos, foreign_models_dir):
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, mnist, monkeypatch):
-    import cnnedge.cli.edge as cli_edge
+    import cnnedge.cli._edge as cli_edge
 
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i}.png"), _photo(mnist.x_test[i]))

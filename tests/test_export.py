@@ -24,8 +24,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cnnedge import __version__  # noqa: E402
 from cnnedge.cli import app  # noqa: E402
-from cnnedge.edge.info import model_info  # noqa: E402
-from cnnedge.edge.metadata import ModelMetadata  # noqa: E402
+from cnnedge.edge._info import model_info  # noqa: E402
+from cnnedge.edge._metadata import ModelMetadata  # noqa: E402
 from cnnedge.errors import DataError, ExportError, ModelError, ParityError  # noqa: E402
 from cnnedge.export import (  # noqa: E402
     DEFAULT_OPSET,
@@ -38,9 +38,9 @@ from cnnedge.export import (  # noqa: E402
     int8_path,
 )
 from cnnedge.export import pipeline as pipeline_module  # noqa: E402
-from cnnedge.export.parity import ParityReport, compare, require_parity  # noqa: E402
-from cnnedge.export.quantize import calibration_images  # noqa: E402
-from cnnedge.train.paths import latest_model  # noqa: E402
+from cnnedge.export._parity import ParityReport, compare, require_parity  # noqa: E402
+from cnnedge.export._quantize import calibration_images  # noqa: E402
+from cnnedge.train._paths import latest_model  # noqa: E402
 
 # Small figures keep the file fast; the CLI default compares all 10,000 test images.
 PARITY = 300

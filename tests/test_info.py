@@ -1,4 +1,4 @@
-"""`cnnedge info` and cnnedge.edge.info: base install only (no TensorFlow needed)."""
+"""`cnnedge info` and cnnedge.edge._info: base install only (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnnedge.cli import app
-from cnnedge.edge import info as info_module
-from cnnedge.edge.info import ModelInfo, TensorInfo, format_info, model_info
-from cnnedge.edge.metadata import ModelMetadata
+from cnnedge.edge import _info as info_module
+from cnnedge.edge._info import ModelInfo, TensorInfo, format_info, model_info
+from cnnedge.edge._metadata import ModelMetadata
 from cnnedge.errors import ModelError
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"
@@ -207,7 +207,7 @@ def test_cli_info_errors(tmp_path):
 def test_info_needs_neither_tensorflow_nor_onnx(zoo_model):
     code = (
         "import sys; sys.modules['onnx'] = None\n"
-        "from cnnedge.edge.info import model_info\n"
+        "from cnnedge.edge._info import model_info\n"
         f"info = model_info({str(TINY)!r})\n"
         "assert info.metadata is not None and info.opset == 17\n"
         "heavy = {'tensorflow', 'keras', 'tf2onnx'} & set(sys.modules)\n"

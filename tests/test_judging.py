@@ -10,8 +10,8 @@ import pytest
 
 from cnnedge.edge import DigitClassifier, Reading
 from cnnedge.edge import classifier as classifier_module
+from cnnedge.edge._metadata import NOT_A_DIGIT as REJECT_LABEL
 from cnnedge.edge.classifier import LOW_CONFIDENCE, NO_INK, NOT_A_DIGIT
-from cnnedge.edge.metadata import NOT_A_DIGIT as REJECT_LABEL
 from cnnedge.edge.preprocess import Box, DigitCrop
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"

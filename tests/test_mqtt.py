@@ -21,9 +21,9 @@ import paho.mqtt.client as mqtt
 from webcam_clips import cnnedge_process, make_seven_clip
 
 from cnnedge.edge import DigitClassifier
+from cnnedge.edge._stabilize import StabilizerConfig
 from cnnedge.edge.live import LiveConfig, LiveLoop, PrintSink
 from cnnedge.edge.mqtt import MqttSink, MqttTarget
-from cnnedge.edge.stabilize import StabilizerConfig
 from cnnedge.errors import ArgumentError
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"

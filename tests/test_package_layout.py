@@ -90,7 +90,7 @@ def test_the_team_words_check_finds_them(tmp_path):
 
 # --------------------------------------------------------------------------- the benchmark code
 
-BENCH_CODE = [*sorted((PACKAGE / "bench").glob("*.py")), PACKAGE / "cli" / "benchmark.py"]
+BENCH_CODE = [*sorted((PACKAGE / "bench").glob("*.py")), PACKAGE / "cli" / "_benchmark.py"]
 
 
 def long_functions(paths: list[Path], limit: int = 100) -> list[str]:
@@ -101,34 +101,49 @@ def long_functions(paths: list[Path], limit: int = 100) -> list[str]:
                 start = min([d.lineno for d in node.decorator_list] + [node.lineno])
                 length = node.end_lineno - start + 1
                 if length > limit:
-                    found.append(f"{path.name}:{node.name} ({length} lines)")
+                    found.append(f"{path.parent.name}/{path.name}:{node.name} ({length} lines)")
     return found
 
 
-def test_no_benchmark_function_is_over_100_lines():
-    assert long_functions(BENCH_CODE) == []
+def test_no_function_is_over_100_lines():
+    """Every function of the package reads at once, the command-line ones included."""
+    assert long_functions(sorted(PACKAGE.rglob("*.py"))) == []
 
 
 def test_the_length_check_finds_a_long_function(tmp_path):
     sample = tmp_path / "long.py"
     sample.write_text("def f():\n" + "    x = 1\n" * 100 + "\n\ndef g():\n    pass\n")
-    assert long_functions([sample]) == ["long.py:f (101 lines)"]
+    assert long_functions([sample]) == [f"{tmp_path.name}/long.py:f (101 lines)"]
 
 
-def private_uses(paths: list[Path]) -> list[str]:
-    """Private names of other modules that ``paths`` reach: ``obj._name`` on anything but
-    ``self``/``cls``, and ``from module import _name``."""
+def private_uses(paths: list[Path], *, own: str | None = None) -> list[str]:
+    """Private things of other modules that ``paths`` reach: ``obj._name`` on anything but
+    ``self``/``cls``, ``from module import _name`` (but for a module of the file's own
+    package, or ``own``, or a top-level helper such as ``cnnedge._atomic``), and any import
+    from a private module of another package (``cnnedge.export._optimize``)."""
     found = []
     for path in paths:
+        package = own or f"cnnedge.{path.parent.name}"
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and _private(node.attr):
                 owner = node.value
                 if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
                     found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cnnedge"):
+                module = node.module or ""
+                if not _reachable(module, package):
+                    found.append(f"{path.name}:{node.lineno}: {module}")
+                    continue
                 for alias in node.names:
-                    if _private(alias.name):
-                        found.append(f"{path.name}:{node.lineno}: {node.module}.{alias.name}")
+                    name = f"{module}.{alias.name}"
+                    if _private(alias.name) and not (
+                        _is_module(name) and _reachable(name, package)
+                    ):
+                        found.append(f"{path.name}:{node.lineno}: {name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("cnnedge") and not _reachable(alias.name, package):
+                        found.append(f"{path.name}:{node.lineno}: {alias.name}")
     return found
 
 
@@ -136,19 +151,71 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+def _reachable(module: str, own: str) -> bool:
+    """Whether code of the package ``own`` may import from ``module``: public modules, its
+    own package's private ones, and the private helpers at the top (``cnnedge._text``)."""
+    parts = module.split(".")
+    if not any(_private(part) for part in parts):
+        return True
+    return module.startswith(own + ".") or (len(parts) == 2 and _private(parts[1]))
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def test_the_benchmark_uses_public_apis_only():
-    """`cnnedge benchmark` reads nothing private of the classifier or the export (the
-    package's own private helpers, such as ``cnnedge._atomic``, are imported as modules)."""
+    """`cnnedge benchmark` reads nothing private of the classifier or the export (its own
+    modules and the package's private helpers, such as ``cnnedge._atomic``, are imported
+    as modules)."""
     assert private_uses(BENCH_CODE) == []
+
+
+def test_the_command_line_uses_public_apis_only():
+    """The commands call the library as an app would (their own helpers aside)."""
+    assert private_uses(sorted((PACKAGE / "cli").glob("*.py"))) == []
 
 
 def test_the_private_use_check_finds_them(tmp_path):
     sample = tmp_path / "uses.py"
     sample.write_text(
-        "from cnnedge.export.optimize import _space_to_depth\n"
+        "from cnnedge.export import _optimize, compare\n"
+        "from cnnedge.edge._stabilize import StabilizerConfig\n"
+        "from cnnedge.bench import _sections\n"
+        "from cnnedge import _atomic\n"
+        "import cnnedge.export._parity\n"
         "def f(clf, self):\n    self._ok = clf._session\n    return clf.__class__\n"
     )
-    assert private_uses([sample]) == [
-        "uses.py:1: cnnedge.export.optimize._space_to_depth",
-        "uses.py:3: clf._session",
+    assert private_uses([sample], own="cnnedge.bench") == [
+        "uses.py:1: cnnedge.export._optimize",
+        "uses.py:2: cnnedge.edge._stabilize",
+        "uses.py:5: cnnedge.export._parity",
+        "uses.py:7: clf._session",
     ]
+
+
+# --------------------------------------------------------------------------- types
+
+
+def test_the_types_are_checked_by_make_test():
+    """mypy is configured for the package and `make test` (what CI runs) runs it."""
+    tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python 3.11+")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["tool"]["mypy"]["files"] == ["src/cnnedge"]
+    assert any(
+        dep.startswith("mypy") for dep in pyproject["project"]["optional-dependencies"]["dev"]
+    )
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/mypy" in [line.strip() for line in recipe.splitlines()[1:]]
+
+
+def test_require_returns_the_module():
+    import typing
+    from types import ModuleType
+
+    from cnnedge.errors import require
+
+    assert typing.get_type_hints(require)["return"] is ModuleType
+    assert require("json", extra="dev", purpose="Testing").dumps([]) == "[]"

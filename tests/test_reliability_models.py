@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from cnnedge.cli import app
 from cnnedge.edge import DigitClassifier
+from cnnedge.edge import _model_file as model_file
 from cnnedge.edge import classifier as classifier_module
 from cnnedge.errors import ModelError
 
@@ -124,7 +125,7 @@ def test_an_unreadable_model(monkeypatch):
     def refuse(*args: object, **kwargs: object):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(classifier_module, "open", refuse, raising=False)
+    monkeypatch.setattr(model_file, "open", refuse, raising=False)
     _refused(TINY, r"permission denied; make the file readable")
 
 

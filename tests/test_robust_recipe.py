@@ -112,7 +112,7 @@ def test_a_short_robust_run_in_ci_time(robust_run):
     assert {"photo_accuracy", "reject_rate", "test_accuracy"} <= set(report["history"])
     assert report["seconds_per_epoch"][0] > 0
 
-    from cnnedge.train.keras_io import load_keras_model
+    from cnnedge.train._keras_io import load_keras_model
     from cnnedge.train.model import ROBUST_PARAMS
 
     model = load_keras_model(robust_run / "model.keras")

@@ -14,8 +14,8 @@ import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from cnnedge.edge import DigitClassifier  # noqa: E402
-from cnnedge.edge.metadata import ModelMetadata  # noqa: E402
-from cnnedge.export.optimize import (  # noqa: E402
+from cnnedge.edge._metadata import ModelMetadata  # noqa: E402
+from cnnedge.export._optimize import (  # noqa: E402
     GraphOptions,
     _space_to_depth_weights,
     feed_uint8_directly,
@@ -305,7 +305,7 @@ def test_old_metadata_without_optimizations_still_parses():
 
 
 def test_benchmark_inputs_view_the_frames():
-    from cnnedge.bench.runtimes import Inputs
+    from cnnedge.bench._runtimes import Inputs
 
     inputs = Inputs.from_frames(np.zeros((2, 28, 28), np.uint8))
     pixels = inputs.for_input("tensor(uint8)")

@@ -11,7 +11,7 @@ keras = pytest.importorskip("keras", reason="needs cnnedge[train]")
 
 from cnnedge.errors import DataError, ModelError  # noqa: E402
 from cnnedge.train import TrainConfig, train  # noqa: E402
-from cnnedge.train.keras_io import load_keras_model  # noqa: E402
+from cnnedge.train._keras_io import load_keras_model  # noqa: E402
 from cnnedge.train.model import REFERENCE_PARAMS, build_model  # noqa: E402
 
 

@@ -38,7 +38,7 @@ MIRRORED = """
     from cnnedge.train import _distribute
     _distribute.split_cpu(2)
     from cnnedge.train import TrainConfig, train
-    from cnnedge.train.keras_io import load_keras_model
+    from cnnedge.train._keras_io import load_keras_model
 
     out = Path(sys.argv[1])
 
@@ -148,7 +148,7 @@ def test_unknown_strategy_is_refused() -> None:
 
 
 def test_cli_names_match_the_library() -> None:
-    from cnnedge.cli.train import Distribute
+    from cnnedge.cli._train import Distribute
     from cnnedge.train._distribute import STRATEGIES
 
     assert tuple(d.value for d in Distribute) == STRATEGIES

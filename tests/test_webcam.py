@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from cnnedge.edge import live as live_mod
+from cnnedge.edge._stabilize import Stabilizer, StabilizerConfig
 from cnnedge.edge.live import (
     CENTER_ROI,
     FULL_FRAME,
@@ -48,7 +49,6 @@ from cnnedge.edge.sources import (
     VideoCaptureSource,
     open_source,
 )
-from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
 from cnnedge.errors import ArgumentError, CameraError, CnnedgeError, MissingDependencyError
 
 # ---------------------------------------------------------------------------------------

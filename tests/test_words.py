@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnedge._text import is_hidden, natural_key, plural
 from cnnedge.data import load_mnist
-from cnnedge.edge.info import format_info, model_info
+from cnnedge.edge._info import format_info, model_info
 from cnnedge.edge.live import LiveSummary
 
 TINY = Path(__file__).parent / "data" / "tiny_digits.onnx"

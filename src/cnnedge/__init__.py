@@ -1,14 +1,17 @@
 """cnnedge: handwritten-digit CNNs from Keras training to ONNX on small devices.
 
-The top level re-exports the edge runner (no TensorFlow). Training and export live in
-``cnnedge.train`` and ``cnnedge.export`` and need ``pip install 'cnnedge[train]'``.
+The top level re-exports the edge runner (no TensorFlow) and every error of
+:mod:`cnnedge.errors`. Training and export live in ``cnnedge.train`` and ``cnnedge.export``
+and need ``pip install 'cnnedge[train]'``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cnnedge._lazy import lazy_exports
 from cnnedge.errors import (
+    ArgumentError,
     CameraError,
     CnnedgeError,
     DataError,
@@ -16,8 +19,11 @@ from cnnedge.errors import (
     ImageError,
     MissingDependencyError,
     ModelError,
+    OutputError,
     ParityError,
     RegionError,
+    ServeError,
+    SystemLibraryError,
 )
 
 if TYPE_CHECKING:
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
     "Box",
     "CameraError",
     "CnnedgeError",
@@ -35,20 +42,19 @@ __all__ = [
     "ImageError",
     "MissingDependencyError",
     "ModelError",
+    "OutputError",
     "ParityError",
     "Prediction",
     "Reading",
     "RegionError",
+    "ServeError",
+    "SystemLibraryError",
     "__version__",
 ]
 
 # The runner's names load OpenCV and onnxruntime on first use, not on `import cnnedge`.
-_EDGE_NAMES = frozenset({"Box", "DigitClassifier", "Prediction", "Reading"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EDGE_NAMES:
-        from cnnedge import edge
-
-        return getattr(edge, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"Box": "edge", "DigitClassifier": "edge", "Prediction": "edge", "Reading": "edge"},
+    globals(),
+)

@@ -9,10 +9,10 @@ line), the ``CNNEDGE_MNIST`` environment variable, then Keras's own downloader (
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,11 +180,14 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
 def _read_idx(path: Path) -> np.ndarray:
-    opener: Callable[..., object] = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as fh:  # type: ignore[operator]
-            data = fh.read()  # type: ignore[attr-defined]
+        with _open_binary(path) as fh:
+            data = fh.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}. Download it again.") from exc
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:

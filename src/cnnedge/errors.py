@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from types import ModuleType
 
 __all__ = [
     "ArgumentError",
@@ -164,7 +165,7 @@ class MissingDependencyError(CnnedgeError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
-def require(module: str, *, extra: str, purpose: str) -> object:
+def require(module: str, *, extra: str, purpose: str) -> ModuleType:
     """Import an optional module or raise MissingDependencyError naming the extra."""
     import importlib
 

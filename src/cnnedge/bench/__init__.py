@@ -7,9 +7,9 @@ and OpenCV DNN, measured side by side in one run, for accuracy and for speed.
     print(to_markdown(result))
     result.latency[0].row("cnnedge-int8").stats.p50_us
 
-The rows are one table (:data:`cnnedge.bench.runtimes.RUNTIMES`); each section has a
-function in :mod:`cnnedge.bench.sections` returning a typed result
-(:mod:`cnnedge.bench.results`) and a renderer in :mod:`cnnedge.bench.report`. Importing
+The rows are one table (:data:`RUNTIMES`); each section (parity, latency, throughput,
+frame, roofline, process) is a typed result (:class:`LatencySection`...) made by one
+function of the private ``_sections`` module and rendered by one of ``_report``. Importing
 this package is cheap, and nothing here imports TensorFlow: rows measured in another
 process come in through :class:`External`.
 """
@@ -21,42 +21,92 @@ from typing import TYPE_CHECKING
 from cnnedge._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from cnnedge.bench.report import missing_fields, to_markdown, write_results
-    from cnnedge.bench.results import BenchmarkResult, Comparison
-    from cnnedge.bench.runtimes import RUNTIMES, RuntimeSpec, model_key_for
-    from cnnedge.bench.sections import TimedElsewhere
-    from cnnedge.bench.suite import BenchmarkConfig, External, ExternalRow, run_benchmark
+    from cnnedge.bench._report import REQUIRED_FIELDS, missing_fields, to_markdown, write_results
+    from cnnedge.bench._results import (
+        SCHEMA,
+        BenchmarkResult,
+        Comparison,
+        FrameResult,
+        FrameRow,
+        FrameSection,
+        LatencyRow,
+        LatencySection,
+        ModelFile,
+        Parity,
+        ProcessCommand,
+        ProcessResult,
+        Roofline,
+        RooflineRow,
+        RowResult,
+        ThroughputRow,
+        ThroughputSection,
+    )
+    from cnnedge.bench._runtimes import RUNTIMES, RuntimeSpec, model_key_for
+    from cnnedge.bench._sections import TimedElsewhere
+    from cnnedge.bench._suite import BenchmarkConfig, External, ExternalRow, run_benchmark
+    from cnnedge.bench._timing import BackgroundLoad, Percentiles, wait_for_idle
 
 _WHERE = {
-    "missing_fields": "report",
-    "to_markdown": "report",
-    "write_results": "report",
-    "BenchmarkResult": "results",
-    "Comparison": "results",
-    "RUNTIMES": "runtimes",
-    "RuntimeSpec": "runtimes",
-    "model_key_for": "runtimes",
-    "TimedElsewhere": "sections",
-    "BenchmarkConfig": "suite",
-    "External": "suite",
-    "ExternalRow": "suite",
-    "run_benchmark": "suite",
+    "_report": ("REQUIRED_FIELDS", "missing_fields", "to_markdown", "write_results"),
+    "_results": (
+        "SCHEMA",
+        "BenchmarkResult",
+        "Comparison",
+        "FrameResult",
+        "FrameRow",
+        "FrameSection",
+        "LatencyRow",
+        "LatencySection",
+        "ModelFile",
+        "Parity",
+        "ProcessCommand",
+        "ProcessResult",
+        "Roofline",
+        "RooflineRow",
+        "RowResult",
+        "ThroughputRow",
+        "ThroughputSection",
+    ),
+    "_runtimes": ("RUNTIMES", "RuntimeSpec", "model_key_for"),
+    "_sections": ("TimedElsewhere",),
+    "_suite": ("BenchmarkConfig", "External", "ExternalRow", "run_benchmark"),
+    "_timing": ("BackgroundLoad", "Percentiles", "wait_for_idle"),
 }
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
+    "REQUIRED_FIELDS",
     "RUNTIMES",
+    "SCHEMA",
+    "BackgroundLoad",
     "BenchmarkConfig",
     "BenchmarkResult",
     "Comparison",
     "External",
     "ExternalRow",
+    "FrameResult",
+    "FrameRow",
+    "FrameSection",
+    "LatencyRow",
+    "LatencySection",
+    "ModelFile",
+    "Parity",
+    "Percentiles",
+    "ProcessCommand",
+    "ProcessResult",
+    "Roofline",
+    "RooflineRow",
+    "RowResult",
     "RuntimeSpec",
+    "ThroughputRow",
+    "ThroughputSection",
     "TimedElsewhere",
     "missing_fields",
     "model_key_for",
     "run_benchmark",
     "to_markdown",
+    "wait_for_idle",
     "write_results",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, globals())

@@ -12,11 +12,7 @@ from typing import Any
 import typer
 
 from cnnedge import __version__
-from cnnedge.cli import benchmark as _benchmark
-from cnnedge.cli import edge as _edge
-from cnnedge.cli import export as _export
-from cnnedge.cli import train as _train
-from cnnedge.cli import webcam as _webcam
+from cnnedge.cli import _benchmark, _edge, _export, _train, _webcam
 from cnnedge.cli._common import EXIT_CODES_HELP, Command, Group
 
 __all__ = ["app", "main"]

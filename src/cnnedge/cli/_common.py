@@ -125,9 +125,9 @@ def _plain(params: list[Any]) -> list[Any]:
             label = None
         else:
             label = param.metavar or (param.name or "value").upper()
-        param.display_type_rich = lambda ctx=None, label=label: label  # type: ignore[method-assign]
+        param.display_type_rich = lambda ctx=None, label=label: label
         if param.param_type_name == "argument":
-            param.get_usage_pieces = _usage_pieces(param)  # type: ignore[method-assign]
+            param.get_usage_pieces = _usage_pieces(param)
     return params
 
 
@@ -145,10 +145,13 @@ class Group(TyperGroup):
         return _plain(super().get_params(ctx))
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        # click's own reporting of errors and exits is off, so that they are reported here
+        # in one line.
+        kwargs["standalone_mode"] = False
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, **kwargs)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, **kwargs)
         except typer.exceptions.TyperException as exc:
             code = _usage_error(exc)
         except (typer.Abort, KeyboardInterrupt, EOFError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -66,8 +67,8 @@ def draw_result(image: np.ndarray, result: Result) -> np.ndarray:
     height, width = out.shape[:2]
     scale = max(0.4, min(width, height) / 480.0)
     thick = max(1, round(2 * scale))
-    digits = getattr(result, "digits", None)
-    for prediction in digits if digits is not None else (result,):
+    predictions, _ = _predictions(result)
+    for prediction in predictions:
         box = prediction.box
         if box is None:
             continue
@@ -76,16 +77,27 @@ def draw_result(image: np.ndarray, result: Result) -> np.ndarray:
         label = "?" if prediction.digit is None else str(prediction.digit)
         at = (box.x, max(int(24 * scale), box.y - int(8 * scale)))
         draw_label(out, f"{label} {prediction.confidence:.0%}", at, 0.8 * scale, colour, thick)
-    text, colour = _headline(result, digits is not None)
+    text, colour = _headline(result)
     draw_label(out, text, (int(10 * scale), height - int(14 * scale)), scale, colour, thick)
     return out
 
 
-def _headline(result: Result, number: bool) -> tuple[str, tuple[int, int, int]]:
-    if number:
-        text = result.text  # type: ignore[union-attr]
+def _predictions(result: Result) -> tuple[Sequence[Prediction], bool]:
+    """The digits of ``result`` (a Prediction is its own), and whether it reads a number."""
+    from cnnedge.edge.classifier import Reading
+
+    if isinstance(result, Reading):
+        return result.digits, True
+    return (result,), False
+
+
+def _headline(result: Result) -> tuple[str, tuple[int, int, int]]:
+    from cnnedge.edge.classifier import Reading
+
+    if isinstance(result, Reading):
+        text = result.text
         return (text, GREEN) if text else ("no number", GREY)
-    digit = result.digit  # type: ignore[union-attr]
+    digit = result.digit
     return (str(digit), GREEN) if digit is not None else ("no digit", GREY)
 
 
@@ -131,13 +143,12 @@ class ResultSaver:
             _write_image(annotated, draw_result(image, result))
         crops: list[Path] = []
         if self.crop_dir is not None:
-            digits = getattr(result, "digits", None)
-            predictions = list(digits) if digits is not None else [result]
+            predictions, number = _predictions(result)
             for k, prediction in enumerate(predictions, start=1):
                 if prediction.frame is None:
                     continue
                 label = "none" if prediction.digit is None else str(prediction.digit)
-                part = f"_{k}" if digits is not None else ""
+                part = f"_{k}" if number else ""
                 crops.append(self.crop_dir / label / f"{stem}{part}.png")
                 _write_image(crops[-1], prediction.frame)
         return SavedFiles(annotated, tuple(crops))

@@ -24,7 +24,7 @@ import stat
 import struct
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeGuard, Union
 
 import cv2
 import numpy as np
@@ -115,7 +115,7 @@ def load_image(image: ImageInput) -> np.ndarray:
     )
 
 
-def _is_pil(image: object) -> bool:
+def _is_pil(image: object) -> TypeGuard[PIL.Image.Image]:
     # Without importing PIL: if it was never imported, this cannot be one of its images.
     pil = sys.modules.get("PIL.Image")
     return pil is not None and isinstance(image, pil.Image)
@@ -445,7 +445,9 @@ def _header_size(data: bytes | bytearray) -> tuple[int, int] | None:
         return _tiff_size(data)
     if kind == "PNM":
         width = _pnm_number(data, 2)
-        height = None if width is None else _pnm_number(data, width[1])
+        if width is None:
+            return None
+        height = _pnm_number(data, width[1])
         return None if height is None else (width[0], height[0])
     return None
 

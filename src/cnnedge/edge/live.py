@@ -39,17 +39,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 import cv2
 import numpy as np
 
 from cnnedge._atomic import atomic_path, check_writable, write_bytes
 from cnnedge._text import plural
+from cnnedge.edge._stabilize import Stabilizer, StabilizerConfig
 from cnnedge.edge.annotate import draw_label
 from cnnedge.edge.preprocess import Box
 from cnnedge.edge.sources import FrameSource, LatestFrameGrabber, as_source
-from cnnedge.edge.stabilize import Stabilizer, StabilizerConfig
 from cnnedge.errors import ArgumentError, CameraError, RegionError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class Roi:
         problem = _region_problem(*values, relative=relative)
         if problem:
             raise RegionError(f"cannot use region {text!r}: {problem}")
-        return cls(*values, relative=relative)
+        return cls(*cast("tuple[float, float, float, float]", values), relative=relative)
 
     def box(self, width: int, height: int) -> Box:
         """The region in a ``width`` x ``height`` frame.
@@ -786,7 +786,8 @@ class RecordSink:
         self.fps = float(fps)
         self.realtime = realtime
         self.frames_written = 0
-        self._fourcc = cv2.VideoWriter_fourcc(*_CODECS[suffix])
+        # OpenCV's stubs lack VideoWriter_fourcc, which every build has.
+        self._fourcc = cv2.VideoWriter_fourcc(*_CODECS[suffix])  # type: ignore[attr-defined]
         self._stack = contextlib.ExitStack()
         self._writer: Any = None
         self._size: tuple[int, int] | None = None

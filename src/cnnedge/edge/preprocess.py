@@ -354,7 +354,8 @@ def _groups(
         members = _member_mask(labels[group.y : group.y2, group.x : group.x2], chosen)
         if pool == 2:
             members = cv2.resize(members, (full.w, full.h), interpolation=cv2.INTER_NEAREST)
-            members &= ink.mask[full.y : full.y2, full.x : full.x2]
+            # OpenCV's stubs lose the dtype: resize returns the uint8 mask it was given.
+            members &= ink.mask[full.y : full.y2, full.x : full.x2]  # type: ignore[misc]
         yield members, full
 
 
@@ -693,8 +694,9 @@ def _inks(prepared: _Prepared) -> list[_Ink]:
         bold = _ink_above(prepared, bold_paper)
         return [] if bold is None else [bold]
     level = fine.threshold
-    fine_mask = cv2.compare(cv2.subtract(coarse, fine_paper), level, cv2.CMP_GT)
-    bold_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, bold_paper), level, cv2.CMP_GT))
+    # OpenCV's stubs leave out compare's scalar operand (type: ignore below).
+    fine_mask = cv2.compare(cv2.subtract(coarse, fine_paper), level, cv2.CMP_GT)  # type: ignore[call-overload]
+    bold_count = cv2.countNonZero(cv2.compare(cv2.subtract(coarse, bold_paper), level, cv2.CMP_GT))  # type: ignore[call-overload]
     # Strokes nearly as wide as the narrower opening are partly taken for paper by it.
     wide = _stroke_width(fine_mask // 255) > BOLD_WIDTH * min(coarse.shape) * BACKGROUND_SHARES[0]
     if bold_count <= BOLD_GAIN * cv2.countNonZero(fine_mask) and not wide:
@@ -851,7 +853,9 @@ def _framed(local: np.ndarray, box: Box, ink: _Ink) -> DigitCrop | None:
     return _crop(local, ink, offset=(box.x, box.y), width=width)
 
 
-def _is_writing(local: np.ndarray, box: Box, ink: _Ink, *, width: float | None = None) -> bool:
+def _is_writing(
+    local: np.ndarray, box: Box, ink: _Ink, *, width: float | None = None
+) -> bool | np.bool_:
     """Whether a group of blobs looks like one written digit."""
     if box.w > MAX_DIGIT_ASPECT * box.h:
         return False  # a line of print, a rule, several digits: not one digit
@@ -953,7 +957,7 @@ def _on_paper(local: np.ndarray, box: Box, ink: _Ink) -> bool:
     level = _quantile(ink.ink[crop][inside], 0.5)
     dark = ink.ink[y0:y1, x0:x1] >= level - INKY_LEVEL * peak
     inky = np.count_nonzero(dark & (near_ink == 0))
-    return inky <= MAX_INKY_SURROUND * paper
+    return bool(inky <= MAX_INKY_SURROUND * paper)
 
 
 def _looks_like_writing(
@@ -964,7 +968,7 @@ def _looks_like_writing(
     min_size: float,
     margin: float,
     width: float | None = None,
-) -> bool:
+) -> bool | np.bool_:
     """Reject what a threshold finds in pictures without writing.
 
     Writing is big enough to read, drawn with strokes (not a solid blob), clearly darker

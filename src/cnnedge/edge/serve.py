@@ -438,9 +438,9 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def setup(self) -> None:
-        # Bounds how long a stalled viewer can hold a send (and its thread).
-        self.timeout = self.server.sink.config.send_timeout
         super().setup()
+        # Bounds how long a stalled viewer can hold a send (and its thread).
+        self.connection.settimeout(self.server.sink.config.send_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("browser view: %s - %s", self.address_string(), format % args)

@@ -438,7 +438,7 @@ class Picamera2Source:
         self.name = "picamera2 camera" if camera_num == 0 else f"picamera2 camera {camera_num}"
         self.fps = self.options.fps
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError as exc:
             raise MissingDependencyError(
                 f"--camera picamera2 needs the picamera2 module, which is not importable "

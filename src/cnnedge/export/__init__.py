@@ -8,7 +8,9 @@ Needs ``pip install 'cnnedge[train]'`` (TensorFlow, tf2onnx, onnx)::
     print(result.fp32.parity.describe(), result.size_ratio)
 
 Importing this package is cheap: names load from their modules on first use, so the CLI and
-benchmarks can read :mod:`cnnedge.export.formats` without numpy or TensorFlow.
+the benchmark can read the formats (``FP32``, ``INT8``, ``DEFAULT_OPSET``...) without numpy
+or TensorFlow. The modules behind these names are private, except
+:mod:`cnnedge.export.pipeline`, which holds :func:`export_model`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from typing import TYPE_CHECKING
 from cnnedge._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from cnnedge.export.convert import (
+    from cnnedge.export._convert import (
         INPUT_NAME,
         OUTPUT_NAME,
         canonicalize,
         check_onnx,
         keras_to_onnx,
     )
-    from cnnedge.export.formats import (
+    from cnnedge.export._formats import (
         DEFAULT_CALIBRATION_SIZE,
         DEFAULT_OPSET,
         FORMATS,
@@ -37,8 +39,15 @@ if TYPE_CHECKING:
         get_format,
         int8_path,
     )
-    from cnnedge.export.optimize import GraphOptions
-    from cnnedge.export.parity import FP32_TOLERANCE, ParityReport, compare
+    from cnnedge.export._optimize import GraphOptions
+    from cnnedge.export._parity import FP32_TOLERANCE, ParityReport, compare
+    from cnnedge.export._quantize import (
+        LEGACY_QUANTIZATION,
+        QuantizationSettings,
+        calibration_images,
+        quantize_int8,
+    )
+    from cnnedge.export._source import SourceModel
     from cnnedge.export.pipeline import (
         INT8_MAX_ACCURACY_DROP,
         INT8_MIN_SIZE_RATIO,
@@ -46,23 +55,16 @@ if TYPE_CHECKING:
         ExportResult,
         export_model,
     )
-    from cnnedge.export.quantize import (
-        LEGACY_QUANTIZATION,
-        QuantizationSettings,
-        calibration_images,
-        quantize_int8,
-    )
-    from cnnedge.export.source import SourceModel
 
 _WHERE = {
-    "convert": (
+    "_convert": (
         "INPUT_NAME",
         "OUTPUT_NAME",
         "canonicalize",
         "check_onnx",
         "keras_to_onnx",
     ),
-    "formats": (
+    "_formats": (
         "DEFAULT_CALIBRATION_SIZE",
         "DEFAULT_OPSET",
         "FORMATS",
@@ -74,8 +76,8 @@ _WHERE = {
         "get_format",
         "int8_path",
     ),
-    "optimize": ("GraphOptions",),
-    "parity": ("FP32_TOLERANCE", "ParityReport", "compare"),
+    "_optimize": ("GraphOptions",),
+    "_parity": ("FP32_TOLERANCE", "ParityReport", "compare"),
     "pipeline": (
         "INT8_MAX_ACCURACY_DROP",
         "INT8_MIN_SIZE_RATIO",
@@ -83,13 +85,13 @@ _WHERE = {
         "ExportedModel",
         "export_model",
     ),
-    "quantize": (
+    "_quantize": (
         "LEGACY_QUANTIZATION",
         "QuantizationSettings",
         "calibration_images",
         "quantize_int8",
     ),
-    "source": ("SourceModel",),
+    "_source": ("SourceModel",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

@@ -22,24 +22,24 @@ import numpy as np
 from cnnedge import __version__
 from cnnedge._atomic import atomic_path, check_writable
 from cnnedge._text import plural
-from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
+from cnnedge.edge._metadata import DIGIT_LABELS, NOT_A_DIGIT, ModelMetadata
 from cnnedge.errors import ExportError, ModelError
-from cnnedge.export.convert import (
+from cnnedge.export._convert import (
     DEFAULT_OPSET,
     canonicalize,
     check_onnx,
     check_opset,
     keras_to_onnx,
 )
-from cnnedge.export.formats import FP32, INT8, ExportFormat
-from cnnedge.export.optimize import (
+from cnnedge.export._formats import FP32, INT8, ExportFormat
+from cnnedge.export._optimize import (
     GraphOptions,
     feed_uint8_directly,
     int8_source,
     optimize_fp32,
     uint8_input_name,
 )
-from cnnedge.export.parity import (
+from cnnedge.export._parity import (
     FP32_TOLERANCE,
     ParityReport,
     compare,
@@ -48,19 +48,20 @@ from cnnedge.export.parity import (
     require_parity,
     to_model_input,
 )
-from cnnedge.export.quantize import (
+from cnnedge.export._quantize import (
     DEFAULT_CALIBRATION_SIZE,
     QuantizationSettings,
     calibration_images,
     quantize_int8,
 )
-from cnnedge.export.source import SourceModel, describe_source, resolve_source
-from cnnedge.train.paths import DEFAULT_RUNS_DIR
+from cnnedge.export._source import SourceModel, describe_source, resolve_source
+from cnnedge.train._paths import DEFAULT_RUNS_DIR
 
 if TYPE_CHECKING:
     import onnx
 
     from cnnedge.data import Digits
+    from cnnedge.edge._metadata import OutputKind
 
 __all__ = [
     "INT8_MAX_ACCURACY_DROP",
@@ -182,7 +183,7 @@ def export_model(
     MNIST source (a path for :func:`cnnedge.data.load_mnist`, or loaded ``Digits``).
     Parity runs on the first ``parity_size`` test images (default: all).
     ``graph_options`` chooses the speed rewrites (default: all, see
-    :mod:`cnnedge.export.optimize`; ``GraphOptions.none()`` writes the plain tf2onnx graph
+    :mod:`cnnedge.export._optimize`; ``GraphOptions.none()`` writes the plain tf2onnx graph
     with float input) and ``quantization`` the int8 settings (its calibration size is
     ``calibration_size``). A model with an eleventh output (the robust recipe's "not a
     digit") is labelled so, its int8 twin calibrated on rendered non-digits too, and both
@@ -196,30 +197,21 @@ def export_model(
     """
     say = progress or (lambda _message: None)
     output = _check_output(output)
-    check_opset(opset)
-    if parity_size is not None and parity_size < 1:
-        raise ExportError(f"--parity-size must be at least 1, got {parity_size}.")
-    options = graph_options if graph_options is not None else GraphOptions()
-    settings = dataclasses.replace(
-        quantization if quantization is not None else QuantizationSettings(),
+    options, settings = _check_options(
+        opset=opset,
+        int8=int8,
         calibration_size=calibration_size,
+        parity_size=parity_size,
+        graph_options=graph_options,
+        quantization=quantization,
     )
-    if int8 and calibration_size < 1:
-        raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}.")
-
-    from cnnedge.train.keras_io import load_keras_model
-
-    source_path = resolve_source(model, runs_dir=runs_dir)
-    _check_keras_name(source_path)
-    say(f"loading {source_path}")
-    keras_model = load_keras_model(source_path)
-    source = describe_source(source_path)
-    digits = _load_digits(data)
+    keras_model, source, digits = _load_inputs(model, runs_dir=runs_dir, data=data, say=say)
     # Keras reads floats in [0, 1]; the ONNX models read these same images, as uint8 pixels
     # when their input is uint8.
     images = digits.x_test[:parity_size]
     x_test = to_model_input(images)
     y_test = digits.y_test[:parity_size]
+    full_test_set = len(x_test) == len(digits.x_test)
 
     say(f"converting with tf2onnx (opset {opset})")
     converted = keras_to_onnx(keras_model, opset=opset)
@@ -233,75 +225,38 @@ def export_model(
     fp32_parity = compare(reference, predict_onnx(graph_bytes, images), y_test)
     require_parity(fp32_parity, tolerance=tolerance, what="the fp32 ONNX model")
 
-    pixels = uint8_input_name(graph) is not None
     labels = _labels(reference.shape[1])
-    base = ModelMetadata(
-        labels=labels,
-        # uint8 models take the pixels 0-255 and scale them inside.
-        input_range=(0.0, 255.0) if pixels else (0.0, 1.0),
-        output=_output_kind(reference),
-        cnnedge_version=__version__,
-        source_sha256=source.sha256,
-        recipe=source.recipe,
-        test_accuracy=(
-            source.test_accuracy
-            if source.test_accuracy is not None
-            else (fp32_parity.accuracy if len(x_test) == len(digits.x_test) else None)
-        ),
+    base = _base_metadata(
+        graph, labels, reference, source, fp32_parity, full_test_set=full_test_set
     )
-    fp32_meta = _replace(
-        base,
-        parity=_parity_dict(fp32_parity, tolerance=tolerance),
-        optimizations=tuple(rewrites) or None,
-    )
-    fp32_bytes = _with_metadata(graph, fp32_meta, tools=_tools())
-    check_onnx(fp32_bytes, what="the fp32 model")
-    files = [_Prepared(FP32, output, fp32_bytes, fp32_parity, fp32_meta)]
+    files = [_prepare_fp32(graph, output, base, fp32_parity, rewrites, tolerance=tolerance)]
 
     if int8:
-        rejects = NOT_A_DIGIT in labels
-        what = plural(calibration_size, "image")
-        drawn_from = "MNIST training images and non-digits" if rejects else "training images"
-        say(f"quantizing to int8 (calibrating on {what}: {drawn_from})")
-        calibration = calibration_images(
-            digits.x_train, calibration_size, seed=settings.calibration_seed
-        )
-        if rejects:
-            settings = dataclasses.replace(settings, calibration_data=CALIBRATION_WITH_NONDIGITS)
-            calibration = _with_nondigits(calibration, digits, settings.calibration_seed)
-        int8_graph, int8_rewrites = build_int8(
-            converted, options, settings, calibration, scopes=scopes
-        )
-        prepared = _prepare_int8(
-            int8_graph,
-            files[0],
-            base=_replace(base, optimizations=tuple(int8_rewrites) or None),
-            settings=settings,
-            images=images,
-            y_test=y_test,
-            reference=reference,
-            full_test_set=len(x_test) == len(digits.x_test),
-        )
-        problems = _int8_problems(
-            prepared, files[0], max_drop=max_int8_drop, min_ratio=min_int8_ratio
-        )
-        if rejects:
-            say("comparing how often fp32 and int8 answer 'not a digit'")
-            prepared, problem = _check_rejection(
-                prepared, files[0], digits, max_drop=max_reject_drop
+        files.append(
+            _export_int8(
+                converted,
+                files[0],
+                base=base,
+                options=options,
+                settings=settings,
+                digits=digits,
+                images=images,
+                y_test=y_test,
+                reference=reference,
+                scopes=scopes,
+                full_test_set=full_test_set,
+                limits=_Int8Limits(max_int8_drop, min_int8_ratio, max_reject_drop),
+                say=say,
             )
-            problems += [problem] if problem else []
-        if problems:
-            raise ExportError(
-                f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
-                f"{_pct(fp32_parity.accuracy)}, int8 {_pct(prepared.parity.accuracy)} on "
-                f"{plural(len(x_test), 'test image')}). Nothing was written; try a larger "
-                "--calibration-size, or export without --int8."
-            )
-        files.append(prepared)
+        )
 
     say("writing " + ", ".join(str(f.path) for f in files))
     _write_all([(f.path, f.payload) for f in files])
+    return _result(source, opset, files)
+
+
+def _result(source: SourceModel, opset: int, files: list[_Prepared]) -> ExportResult:
+    """What was written, with the figures measured on each model."""
     return ExportResult(
         source=source,
         opset=opset,
@@ -317,6 +272,161 @@ def export_model(
             for f in files
         ),
     )
+
+
+def _check_options(
+    *,
+    opset: int,
+    int8: bool,
+    calibration_size: int,
+    parity_size: int | None,
+    graph_options: GraphOptions | None,
+    quantization: QuantizationSettings | None,
+) -> tuple[GraphOptions, QuantizationSettings]:
+    """The graph options and int8 settings to use, once the numbers are checked."""
+    check_opset(opset)
+    if parity_size is not None and parity_size < 1:
+        raise ExportError(f"--parity-size must be at least 1, got {parity_size}.")
+    options = graph_options if graph_options is not None else GraphOptions()
+    settings = dataclasses.replace(
+        quantization if quantization is not None else QuantizationSettings(),
+        calibration_size=calibration_size,
+    )
+    if int8 and calibration_size < 1:
+        raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}.")
+    return options, settings
+
+
+def _load_inputs(
+    model: str | os.PathLike[str] | None,
+    *,
+    runs_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Digits | None,
+    say: Progress,
+) -> tuple[Any, SourceModel, Digits]:
+    """The Keras model, what it is (file, hash, recipe) and the MNIST digits."""
+    from cnnedge.train._keras_io import load_keras_model
+
+    source_path = resolve_source(model, runs_dir=runs_dir)
+    _check_keras_name(source_path)
+    say(f"loading {source_path}")
+    keras_model = load_keras_model(source_path)
+    source = describe_source(source_path)
+    digits = _load_digits(data)
+    return keras_model, source, digits
+
+
+def _base_metadata(
+    graph: onnx.ModelProto,
+    labels: tuple[str, ...],
+    reference: np.ndarray,
+    source: SourceModel,
+    fp32_parity: ParityReport,
+    *,
+    full_test_set: bool,
+) -> ModelMetadata:
+    """What both models say of themselves: labels, input, output, where they come from."""
+    pixels = uint8_input_name(graph) is not None
+    return ModelMetadata(
+        labels=labels,
+        # uint8 models take the pixels 0-255 and scale them inside.
+        input_range=(0.0, 255.0) if pixels else (0.0, 1.0),
+        output=_output_kind(reference),
+        cnnedge_version=__version__,
+        source_sha256=source.sha256,
+        recipe=source.recipe,
+        test_accuracy=(
+            source.test_accuracy
+            if source.test_accuracy is not None
+            else (fp32_parity.accuracy if full_test_set else None)
+        ),
+    )
+
+
+def _prepare_fp32(
+    graph: onnx.ModelProto,
+    output: Path,
+    base: ModelMetadata,
+    parity: ParityReport,
+    rewrites: list[str],
+    *,
+    tolerance: float,
+) -> _Prepared:
+    """The fp32 model described (its parity with Keras, its rewrites) and checked."""
+    fp32_meta = _replace(
+        base,
+        parity=_parity_dict(parity, tolerance=tolerance),
+        optimizations=tuple(rewrites) or None,
+    )
+    fp32_bytes = _with_metadata(graph, fp32_meta, tools=_tools())
+    check_onnx(fp32_bytes, what="the fp32 model")
+    return _Prepared(FP32, output, fp32_bytes, parity, fp32_meta)
+
+
+@dataclass(frozen=True)
+class _Int8Limits:
+    """What the int8 model may lose against fp32: accuracy points, size ratio, rejection."""
+
+    max_drop: float
+    min_ratio: float
+    max_reject_drop: float
+
+
+def _export_int8(
+    converted: onnx.ModelProto,
+    fp32: _Prepared,
+    *,
+    base: ModelMetadata,
+    options: GraphOptions,
+    settings: QuantizationSettings,
+    digits: Digits,
+    images: np.ndarray,
+    y_test: np.ndarray,
+    reference: np.ndarray,
+    scopes: list[str],
+    full_test_set: bool,
+    limits: _Int8Limits,
+    say: Progress,
+) -> _Prepared:
+    """The int8 model, quantized, checked against its targets and described; raises
+    ExportError naming every target it misses."""
+    calibration_size = settings.calibration_size
+    rejects = NOT_A_DIGIT in base.labels
+    what = plural(calibration_size, "image")
+    drawn_from = "MNIST training images and non-digits" if rejects else "training images"
+    say(f"quantizing to int8 (calibrating on {what}: {drawn_from})")
+    calibration = calibration_images(
+        digits.x_train, calibration_size, seed=settings.calibration_seed
+    )
+    if rejects:
+        settings = dataclasses.replace(settings, calibration_data=CALIBRATION_WITH_NONDIGITS)
+        calibration = _with_nondigits(calibration, digits, settings.calibration_seed)
+    int8_graph, int8_rewrites = build_int8(converted, options, settings, calibration, scopes=scopes)
+    prepared = _prepare_int8(
+        int8_graph,
+        fp32,
+        base=_replace(base, optimizations=tuple(int8_rewrites) or None),
+        settings=settings,
+        images=images,
+        y_test=y_test,
+        reference=reference,
+        full_test_set=full_test_set,
+    )
+    problems = _int8_problems(prepared, fp32, max_drop=limits.max_drop, min_ratio=limits.min_ratio)
+    if rejects:
+        say("comparing how often fp32 and int8 answer 'not a digit'")
+        prepared, problem = _check_rejection(
+            prepared, fp32, digits, max_drop=limits.max_reject_drop
+        )
+        problems += [problem] if problem else []
+    if problems:
+        raise ExportError(
+            f"the int8 model misses its targets: {' and '.join(problems)} (fp32 accuracy "
+            f"{_pct(fp32.parity.accuracy)}, int8 {_pct(prepared.parity.accuracy)} on "
+            f"{plural(len(images), 'test image')}). Nothing was written; try a larger "
+            "--calibration-size, or export without --int8."
+        )
+    return prepared
 
 
 def build_fp32(
@@ -497,7 +607,7 @@ def _load_digits(data: str | os.PathLike[str] | Digits | None) -> Digits:
     return data if isinstance(data, Digits) else load_mnist(data)
 
 
-def _output_kind(probabilities: np.ndarray) -> str:
+def _output_kind(probabilities: np.ndarray) -> OutputKind:
     """``probabilities`` when every row is a distribution, else ``logits``."""
     rows_sum_to_one = np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
     in_range = bool((probabilities >= 0).all() and (probabilities <= 1).all())
@@ -545,7 +655,7 @@ def _tools(*extra: str) -> str:
 def _canonical_int8(data: bytes) -> onnx.ModelProto:
     import onnx
 
-    from cnnedge.export.convert import canonicalize
+    from cnnedge.export._convert import canonicalize
 
     model = onnx.load_model_from_string(data)
     # The quantizer derives names from the canonical fp32 names, so layer scopes survive.

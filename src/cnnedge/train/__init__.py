@@ -6,7 +6,8 @@ Importing this package is light; TensorFlow loads when a function needs it.
 from __future__ import annotations
 
 from cnnedge.data import Digits, load_mnist
-from cnnedge.train.evaluate import ClassFigures, Evaluation, evaluate
+from cnnedge.train._distribute import split_cpu
+from cnnedge.train._evaluate import ClassFigures, Evaluation, evaluate
 from cnnedge.train.model import REFERENCE_PARAMS, build_model
 from cnnedge.train.trainer import TrainConfig, TrainResult, train
 
@@ -20,5 +21,6 @@ __all__ = [
     "build_model",
     "evaluate",
     "load_mnist",
+    "split_cpu",
     "train",
 ]

@@ -26,7 +26,7 @@ from typing import Any
 
 from cnnedge.errors import ArgumentError
 
-__all__ = ["STRATEGIES", "Distribution", "distribution", "running", "split_cpu"]
+__all__ = ["split_cpu"]
 
 #: The ``--distribute`` choices.
 STRATEGIES = ("mirrored", "multiworker")

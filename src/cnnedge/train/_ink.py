@@ -173,7 +173,8 @@ def _pillow_text(text: str, font: str) -> np.ndarray | None:
     left, top, right, bottom = face.getbbox(text)
     if right <= left or bottom <= top:
         return None
-    canvas = Image.new("L", (right - left + 16, bottom - top + 16), 0)
+    # Pillow types getbbox as floats; a TrueType font's box is whole pixels.
+    canvas = Image.new("L", (right - left + 16, bottom - top + 16), 0)  # type: ignore[arg-type]
     ImageDraw.Draw(canvas).text((8 - left, 8 - top), text, fill=255, font=face)
     return np.asarray(canvas)
 
@@ -283,7 +284,7 @@ def _pair(rng: np.random.Generator, _: object, digits: np.ndarray | None) -> np.
     return _fit(canvas)
 
 
-def _scribble(rng: np.random.Generator, *_: object) -> np.ndarray:
+def _scribble(rng: np.random.Generator, *_unused: object) -> np.ndarray:
     """One to three smooth random strokes: a doodle, a crossed-out word, a signature."""
     canvas = np.zeros((WORK, WORK), np.uint8)
     for _ in range(int(rng.integers(1, 4))):

@@ -16,6 +16,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import cv2
 import numpy as np
@@ -76,8 +77,8 @@ def random_look(rng: np.random.Generator, *, height: float) -> Look:
         0.0 if rng.random() < 0.35 else float(rng.choice([rng.uniform(1, 8), rng.uniform(8, 30)]))
     )
     return Look(
-        paper=tuple(paper),  # type: ignore[arg-type]
-        ink=tuple(ink),  # type: ignore[arg-type]
+        paper=tuple(paper),
+        ink=tuple(ink),
         opacity=opacity,
         gradient=0.0 if rng.random() < 0.4 else rng.uniform(0.05, 0.6),
         gradient_angle=rng.uniform(0, 2 * math.pi),
@@ -125,16 +126,17 @@ def compose(
         # OpenCV's generator is its own (per thread): seeded from ours, so that a photo
         # is a function of its seed alone.
         cv2.setRNGSeed(int(rng.integers(2**31)))
-        cv2.randn(noise, 0.0, look.noise)
+        # OpenCV's stubs leave out randn's scalar mean and deviation.
+        cv2.randn(noise, 0.0, look.noise)  # type: ignore[call-overload]
         image += noise
     np.clip(image, 0, 255, out=image)
-    out = image.astype(np.uint8)
+    out: np.ndarray = image.astype(np.uint8)
     if look.gray:
         out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
     if look.jpeg is not None:
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(look.jpeg)])
-        if ok:
-            out = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if ok:  # what was just encoded decodes
+            out = cast("np.ndarray", cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
     return out
 
 

@@ -168,6 +168,7 @@ def check_set(digits: Digits, *, size: int = CHECK_SIZE) -> tuple[np.ndarray, np
     cv2.setNumThreads(1)
     samples = Samples(digits.x_test, digits.y_test, mix=SampleMix(nondigit=0.0, plain=0.0))
     rng = np.random.default_rng(CHECK_SEED)
+    frames: list[np.ndarray]
     frames, labels = [], []
     index = 0
     while len(frames) < size and index < 20 * size:

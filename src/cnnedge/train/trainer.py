@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from cnnedge import _atomic
+from cnnedge._system import machine_info, package_versions
 from cnnedge._text import plural
 from cnnedge.data import Digits, load_mnist
 from cnnedge.errors import DataError, require
-from cnnedge.system import machine_info, package_versions
-from cnnedge.train.paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
-from cnnedge.train.plots import plot_history
+from cnnedge.train._paths import DEFAULT_RUNS_DIR, MODEL_FILE, REPORT_FILE
+from cnnedge.train._plots import plot_history
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "train"]
 
@@ -83,7 +83,7 @@ class TrainConfig:
             "limit": self.limit,
         }
         if self.robust:
-            from cnnedge.edge.metadata import DIGIT_LABELS, NOT_A_DIGIT
+            from cnnedge.edge._metadata import DIGIT_LABELS, NOT_A_DIGIT
             from cnnedge.train._samples import SampleMix
 
             described["labels"] = [*DIGIT_LABELS, NOT_A_DIGIT]
@@ -191,7 +191,7 @@ def _train(
 
     _seed(config.seed, initial_epoch)
     if prior:
-        from cnnedge.train.keras_io import load_keras_model
+        from cnnedge.train._keras_io import load_keras_model
 
         # compile=True restores the optimizer state saved with every epoch.
         model = load_keras_model(model_path, compile=True)
@@ -199,7 +199,7 @@ def _train(
         # model an epoch ahead of its report. The optimizer's step count is the model's truth.
         saved_epochs = int(model.optimizer.iterations.numpy()) // _steps_per_epoch(config, digits)
         if saved_epochs > initial_epoch:
-            prior = _catch_up(prior, saved_epochs)  # type: ignore[arg-type]
+            prior = _catch_up(prior, saved_epochs)
             initial_epoch = saved_epochs
             _seed(config.seed, initial_epoch)
     else:
@@ -257,8 +257,8 @@ def _fit_data(
     """``model.fit``'s training data for the recipe, the callbacks that go with it, and
     what to call when training ends."""
     if not config.robust:
-        data = {"x": scale(digits.x_train), "y": digits.y_train, "batch_size": config.batch_size}
-        return data, [], lambda: None
+        arrays = {"x": scale(digits.x_train), "y": digits.y_train, "batch_size": config.batch_size}
+        return arrays, [], lambda: None
     from cnnedge.train._robust import photo_check, robust_data
 
     data = robust_data(

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnnedge.errors import ExportError, require
-from cnnedge.export.formats import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+from cnnedge.export._formats import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
 if TYPE_CHECKING:
     import keras
@@ -35,7 +35,6 @@ __all__ = [
     "OUTPUT_NAME",
     "canonicalize",
     "check_onnx",
-    "check_opset",
     "keras_to_onnx",
 ]
 

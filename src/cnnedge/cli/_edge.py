@@ -212,12 +212,13 @@ class _Output:
         self.saver = saver
         self.read = self.unread = self.failed = 0
 
-    def result(self, name: str, image: np.ndarray, result: Prediction | Reading) -> None:
+    def result(self, name: str, image: np.ndarray | None, result: Prediction | Reading) -> None:
         _report(name, result, self.as_json, self.threshold)
         found = bool(result.text) if self.number else result.digit is not None  # type: ignore[union-attr]
         self.read += found
         self.unread += not found
-        if self.saver is not None:
+        # The picture is kept for the reading only when it is to be saved.
+        if self.saver is not None and image is not None:
             self.saver.save(Path(name).name if name != STDIN_NAME else "stdin", image, result)
 
     def failure(self, name: str, reason: str) -> None:

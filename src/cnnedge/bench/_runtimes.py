@@ -20,25 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cnnedge.errors import CnnedgeError, ModelError
-from cnnedge.export.formats import FORMATS, FP32, INT8
+from cnnedge.export import FORMATS, FP32, INT8
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = [
-    "ENGINES",
-    "MODEL_KEYS",
-    "RUNTIMES",
-    "TFLITE_FP32",
-    "TFLITE_INT8",
-    "Engine",
-    "Inputs",
-    "LoadedRuntime",
-    "RuntimeSpec",
-    "load_runtime",
-    "missing_modules",
-    "model_key_for",
-]
+__all__ = ["RUNTIMES", "RuntimeSpec", "model_key_for"]
 
 #: Model keys: the ONNX formats export writes, and TensorFlow Lite files of the same model.
 TFLITE_FP32 = "tflite"
@@ -81,6 +68,10 @@ class RuntimeSpec:
     notes: str = ""
     #: The row every ratio is taken against.
     baseline: bool = False
+
+    def missing(self) -> list[str]:
+        """The modules this row needs that are not installed (checked without importing)."""
+        return missing_modules(ENGINES[self.engine])
 
 
 @dataclass(frozen=True)

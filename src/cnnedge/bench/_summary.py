@@ -7,7 +7,7 @@ bare onnxruntime session underneath it), so the machine's load touches both alik
 
 from __future__ import annotations
 
-from cnnedge.bench.results import BenchmarkResult, Comparison, LatencySection, RowResult
+from cnnedge.bench._results import BenchmarkResult, Comparison, LatencySection, RowResult
 
 __all__ = ["compare_runtimes"]
 

@@ -1,16 +1,16 @@
 """The whole benchmark: choose the rows and their models, then measure every section in one
 run.
 
-:func:`run_benchmark` returns a :class:`~cnnedge.bench.results.BenchmarkResult`. Order of work:
+:func:`run_benchmark` returns a :class:`~cnnedge.bench._results.BenchmarkResult`. Order of work:
 
 1. the rows of ``config.table`` whose engine is installed, and the models they run (the
    files given, else the models bundled with cnnedge);
 2. per thread count, every row is loaded, then parity (first thread count only), batch-1
    latency, throughput and the camera frame are measured
-   (:mod:`cnnedge.bench.sections`), each in interleaved rounds with the background load
+   (:mod:`cnnedge.bench._sections`), each in interleaved rounds with the background load
    recorded;
 3. the roofline, the process comparison (``cnnedge predict`` as a whole process), and the
-   summary (:mod:`cnnedge.bench.summary`).
+   summary (:mod:`cnnedge.bench._summary`).
 
 Rows measured in another process (a Keras model in its own TensorFlow process, say) and a
 reference for the parity columns come in through :class:`External`; nothing here imports
@@ -33,10 +33,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from cnnedge.bench import sections
-from cnnedge.bench.results import (
+from cnnedge.bench import _sections as sections
+from cnnedge.bench._results import (
     BenchmarkResult,
     FrameResult,
     FrameSection,
@@ -48,7 +48,7 @@ from cnnedge.bench.results import (
     RowResult,
     ThroughputSection,
 )
-from cnnedge.bench.runtimes import (
+from cnnedge.bench._runtimes import (
     ENGINES,
     MODEL_KEYS,
     RUNTIMES,
@@ -60,24 +60,16 @@ from cnnedge.bench.runtimes import (
     load_runtime,
     missing_modules,
 )
-from cnnedge.bench.timing import TimingPlan
+from cnnedge.bench._timing import TimingPlan
 from cnnedge.errors import ArgumentError, CnnedgeError
-from cnnedge.export.formats import FORMATS, FP32
+from cnnedge.export import FORMATS, FP32
 
 if TYPE_CHECKING:
     import numpy as np
 
     from cnnedge.data import Digits
 
-__all__ = [
-    "FULL",
-    "QUICK",
-    "BenchmarkConfig",
-    "External",
-    "ExternalRow",
-    "Plans",
-    "run_benchmark",
-]
+__all__ = ["BenchmarkConfig", "External", "ExternalRow", "run_benchmark"]
 
 #: The test image drawn into the camera frame (MNIST test image 0 is a 7).
 FRAME_DIGIT_INDEX = 0
@@ -244,6 +236,14 @@ class _Row:
         return self.external is None
 
 
+class _Common(TypedDict):
+    """What every timed section of one thread count is told."""
+
+    threads: int
+    baseline: str | None
+    order: list[str]
+
+
 def _bundled_models() -> dict[str, Path]:
     """The models installed with cnnedge (``cnnedge.models/digits*.onnx``), if any."""
     from importlib import resources
@@ -326,7 +326,7 @@ class _Run:
         )
         process = self._process() if self.config.process and self.frame_png else None
         result = self._result(roofline, process, load_start)
-        from cnnedge.bench.summary import compare_runtimes
+        from cnnedge.bench._summary import compare_runtimes
 
         seconds = round(time.perf_counter() - started, 1)
         return dataclasses.replace(result, summary=compare_runtimes(result), seconds=seconds)
@@ -399,7 +399,7 @@ class _Run:
             return
         import cv2
 
-        from cnnedge.bench.endtoend import camera_frame
+        from cnnedge.bench._endtoend import camera_frame
 
         self.frame = camera_frame(self.digits.x_test[FRAME_DIGIT_INDEX])
         self.frame_png = self.workdir / "frame.png"
@@ -455,7 +455,7 @@ class _Run:
                 for r in self.rows
                 if r.external is not None and r.runnable and threads in r.external.timings
             ]
-            common = {"threads": threads, "baseline": self.base_key, "order": order}
+            common = _Common(threads=threads, baseline=self.base_key, order=order)
             self.say(f"latency, batch 1, {threads} thread(s): {len(loaded)} runtimes in rounds")
             self.latency.append(
                 sections.measure_latency(
@@ -492,7 +492,7 @@ class _Run:
         for name, make in self.external.commands.items():
             commands[name] = list(make(self.frame_png))
         cold = (not self.config.quick) if self.config.cold_cache is None else self.config.cold_cache
-        from cnnedge.bench.endtoend import site_package_dirs
+        from cnnedge.bench._endtoend import site_package_dirs
 
         return sections.measure_process(
             commands,
@@ -550,7 +550,7 @@ class _Run:
         load_start: list[float] | None,
     ) -> BenchmarkResult:
         from cnnedge import __version__
-        from cnnedge.system import machine_info, package_versions
+        from cnnedge._system import machine_info, package_versions
 
         kinds = {**MODEL_KEYS, **self.external.model_kinds}
         models = {

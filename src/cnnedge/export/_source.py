@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnedge.train.paths import DEFAULT_RUNS_DIR, REPORT_FILE, latest_model
+from cnnedge.train._paths import DEFAULT_RUNS_DIR, REPORT_FILE, latest_model
 
-__all__ = ["SourceModel", "describe_source", "resolve_source", "sha256_file"]
+__all__ = ["SourceModel"]
 
 
 @dataclass(frozen=True)

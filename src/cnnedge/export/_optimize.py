@@ -39,14 +39,7 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-__all__ = [
-    "MOVES",
-    "GraphOptions",
-    "feed_uint8_directly",
-    "int8_source",
-    "optimize_fp32",
-    "uint8_input_name",
-]
+__all__ = ["GraphOptions"]
 
 #: Ops that only move or reshape data, so they run on uint8 as on float.
 MOVES = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
@@ -193,8 +186,8 @@ def _static_flatten(model: onnx.ModelProto) -> bool:
         source, result = shapes.get(node.input[0]), shapes.get(node.output[0])
         if not source or not result or len(result) != 2 or len(source) < 2:
             continue
-        rest = source[1:]
-        if not all(isinstance(d, int) for d in rest):
+        rest = [d for d in source[1:] if isinstance(d, int)]
+        if len(rest) != len(source) - 1:  # a dimension only known at run time
             continue
         width = int(np.prod(rest))
         if result[1] != width and _matmul_rows(graph, node.output[0]) != width:
@@ -245,9 +238,10 @@ def _fold_transpose(model: onnx.ModelProto) -> bool:
         shape = shapes.get(transpose.input[0])
         if weight is None or len(consumers.get(weight.name, [])) != 1 or not shape:
             continue
-        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        dims = [d for d in shape[1:] if isinstance(d, int)]
+        if len(shape) != 4 or len(dims) != 3:
             continue
-        _, channels, height, width = shape
+        channels, height, width = dims
         w = numpy_helper.to_array(weight)
         if w.ndim != 2 or w.shape[0] != channels * height * width:
             continue

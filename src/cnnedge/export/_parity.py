@@ -13,16 +13,7 @@ from cnnedge.errors import ParityError
 if TYPE_CHECKING:
     import keras
 
-__all__ = [
-    "FP32_TOLERANCE",
-    "ParityReport",
-    "compare",
-    "onnx_input",
-    "predict_keras",
-    "predict_onnx",
-    "require_parity",
-    "to_model_input",
-]
+__all__ = ["FP32_TOLERANCE", "ParityReport", "compare"]
 
 #: Largest allowed |p_keras - p_onnx| for the fp32 model, and argmax must agree everywhere.
 FP32_TOLERANCE = 1e-5

@@ -1,7 +1,7 @@
 """What a benchmark run measured: one small frozen dataclass per section and per row.
 
 Every class has ``to_dict()``, the JSON form (:meth:`BenchmarkResult.to_dict` is the whole
-results file, its fields listed in :data:`cnnedge.bench.report.REQUIRED_FIELDS`). Importing
+results file, its fields listed in :data:`cnnedge.bench._report.REQUIRED_FIELDS`). Importing
 this module needs only the standard library.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnedge.bench.endtoend import ProcessRun
-from cnnedge.bench.roofline import PeakMeasurement
-from cnnedge.bench.timing import BackgroundLoad, Percentiles
+from cnnedge.bench._endtoend import ProcessRun
+from cnnedge.bench._roofline import PeakMeasurement
+from cnnedge.bench._timing import BackgroundLoad, Percentiles
 
 __all__ = [
     "SCHEMA",

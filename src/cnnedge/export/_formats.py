@@ -20,7 +20,6 @@ __all__ = [
     "MAX_OPSET",
     "MIN_OPSET",
     "ExportFormat",
-    "format_table",
     "get_format",
     "int8_path",
 ]

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DIGIT_LABELS", "NOT_A_DIGIT", "PREFIX", "ModelMetadata"]
+__all__ = ["ModelMetadata"]
 
 PREFIX = "cnnedge."
 DIGIT_LABELS = tuple(str(d) for d in range(10))
@@ -42,7 +42,7 @@ class ModelMetadata:
     test_accuracy: float | None = None
     quantization: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
-    #: The export-time graph rewrites applied (``cnnedge.export.optimize``), None for none.
+    #: The export-time graph rewrites applied (``cnnedge.export._optimize``), None for none.
     #: Informative only: a uint8 input and its 0-255 ``input_range`` already tell a runner
     #: how to feed the model.
     optimizations: tuple[str, ...] | None = None

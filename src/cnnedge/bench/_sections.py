@@ -1,7 +1,7 @@
 """The benchmark's sections, one function each: parity, latency, throughput, the camera
 frame, the roofline and the process comparison. Each measures what it is given and returns
-its typed result (:mod:`cnnedge.bench.results`); :mod:`cnnedge.bench.suite` decides what
-to give them, and :mod:`cnnedge.bench.report` renders them.
+its typed result (:mod:`cnnedge.bench._results`); :mod:`cnnedge.bench._suite` decides what
+to give them, and :mod:`cnnedge.bench._report` renders them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnedge.bench.results import (
+from cnnedge.bench._results import (
     FrameRow,
     FrameSection,
     LatencyRow,
@@ -25,25 +25,14 @@ from cnnedge.bench.results import (
     ThroughputRow,
     ThroughputSection,
 )
-from cnnedge.bench.runtimes import Inputs, LoadedRuntime, first_line
-from cnnedge.bench.timing import LoadMeter, Percentiles, TimingPlan, interleaved, summarize
-from cnnedge.export.formats import FP32, INT8
+from cnnedge.bench._runtimes import Inputs, LoadedRuntime, first_line
+from cnnedge.bench._timing import LoadMeter, Percentiles, TimingPlan, interleaved, summarize
+from cnnedge.export import FP32, INT8
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = [
-    "PARITY_CHUNK",
-    "SPIN_PAUSE",
-    "THROUGHPUT_BATCHES",
-    "TimedElsewhere",
-    "measure_frame",
-    "measure_latency",
-    "measure_parity",
-    "measure_process",
-    "measure_roofline",
-    "measure_throughput",
-]
+__all__ = ["TimedElsewhere"]
 
 #: Batch sizes of the throughput table.
 THROUGHPUT_BATCHES = (64, 1000)
@@ -105,7 +94,7 @@ def measure_parity(
     """
     import numpy as np
 
-    from cnnedge.export.parity import compare
+    from cnnedge.export import compare
 
     outputs = []
     for start in range(0, len(frames), PARITY_CHUNK):
@@ -154,8 +143,8 @@ def measure_latency(
         LatencyRow(
             key=key,
             stats=s,
-            ratio_p50=_ratio(s.p50_us, base and base.p50_us),
-            ratio_p99=_ratio(s.p99_us, base and base.p99_us),
+            ratio_p50=_ratio(s.p50_us, None if base is None else base.p50_us),
+            ratio_p99=_ratio(s.p99_us, None if base is None else base.p99_us),
             timed_in=timed_in[key].timed_in if key in timed_in else None,
             load=timed_in[key].latency_load if key in timed_in else None,
         )
@@ -262,8 +251,8 @@ def measure_frame(
             key=key,
             stats=s,
             digit_read=read[key],
-            ratio_p50=_ratio(s.p50_us, base and base.p50_us),
-            ratio_p99=_ratio(s.p99_us, base and base.p99_us),
+            ratio_p50=_ratio(s.p50_us, None if base is None else base.p50_us),
+            ratio_p99=_ratio(s.p99_us, None if base is None else base.p99_us),
         )
         for key, s in stats.items()
     ]
@@ -324,7 +313,7 @@ def measure_roofline(
     """MACs per image from the ONNX graph, the float32 matmul peak at each thread count,
     and each row's share of it at the largest batch. None (with a note) without a graph
     to count."""
-    from cnnedge.bench.roofline import count_macs_onnx, measure_peak
+    from cnnedge.bench._roofline import count_macs_onnx, measure_peak
 
     count = None
     for key in (FP32.name, INT8.name):
@@ -392,7 +381,7 @@ def measure_process(
 ) -> ProcessResult:
     """Each command ``runs`` times as a fresh process, alternating; with ``cold_cache``,
     the page cache of ``evict`` is dropped before each command's first run."""
-    from cnnedge.bench.endtoend import evict_page_cache, run_process
+    from cnnedge.bench._endtoend import evict_page_cache, run_process
 
     done: dict[str, list[Any]] = {name: [] for name in commands}
     evicted: dict[str, int] | None = None

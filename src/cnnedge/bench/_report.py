@@ -1,7 +1,7 @@
 """Benchmark results as markdown, one renderer per section, and the fields the JSON must have.
 
 :func:`to_markdown` puts the sections together; each ``render_*`` function turns one typed
-section of a :class:`~cnnedge.bench.results.BenchmarkResult` into markdown lines, so an
+section of a :class:`~cnnedge.bench._results.BenchmarkResult` into markdown lines, so an
 application can show the sections it wants. Importing this module needs only the standard
 library.
 """
@@ -15,25 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnedge._atomic import write_text
-from cnnedge.bench.results import BenchmarkResult, ThroughputSection
-from cnnedge.bench.timing import BackgroundLoad
+from cnnedge.bench._results import BenchmarkResult, ThroughputSection
+from cnnedge.bench._timing import BackgroundLoad
 
-__all__ = [
-    "REQUIRED_FIELDS",
-    "missing_fields",
-    "render_frame",
-    "render_header",
-    "render_latency",
-    "render_notes",
-    "render_parity",
-    "render_process",
-    "render_roofline",
-    "render_settings",
-    "render_summary",
-    "render_throughput",
-    "to_markdown",
-    "write_results",
-]
+__all__ = ["REQUIRED_FIELDS", "missing_fields", "to_markdown", "write_results"]
 
 # --------------------------------------------------------------------------- JSON fields
 
@@ -191,7 +176,7 @@ def render_header(result: BenchmarkResult) -> list[str]:
 
 
 def render_summary(result: BenchmarkResult) -> list[str]:
-    """The comparisons in words (:mod:`cnnedge.bench.summary`)."""
+    """The comparisons in words (:mod:`cnnedge.bench._summary`)."""
     if not result.summary:
         return []
     return ["## Summary", "", *(f"- {c.text}." for c in result.summary), ""]
@@ -394,7 +379,7 @@ def render_settings(result: BenchmarkResult) -> list[str]:
     body = []
     for r in result.runtimes:
         by_threads = r.options.get("by_threads", {})
-        first = next(iter(by_threads.values()), {}) if by_threads else {}
+        first: Mapping[str, Any] = next(iter(by_threads.values()), {}) if by_threads else {}
         settings = ", ".join(f"{k}={_compact(v)}" for k, v in first.items() if k != "api")
         body.append([f"`{r.key}`", r.label, first.get("api", r.engine), r.model, settings or "–"])
     lines = ["## Rows and their settings", ""]

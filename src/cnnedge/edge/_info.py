@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from cnnedge._text import plural
+from cnnedge.edge._metadata import ModelMetadata
 from cnnedge.edge._protobuf import fields
-from cnnedge.edge.metadata import ModelMetadata
 from cnnedge.errors import ModelError
 
-__all__ = ["QUANTIZED_OPS", "ModelInfo", "TensorInfo", "format_info", "model_info"]
+__all__ = ["ModelInfo", "TensorInfo", "format_info", "model_info"]
 
 #: Operators that only appear in quantized graphs (QDQ, QOperator and integer formats).
 QUANTIZED_OPS = frozenset(

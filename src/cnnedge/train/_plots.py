@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnedge import _atomic
 from cnnedge.errors import require
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["plot_confusion", "plot_history", "plot_misclassified"]
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     matplotlib = require("matplotlib", extra="train", purpose="Plotting")
-    matplotlib.use("Agg")  # type: ignore[attr-defined]  # files only, no display needed
+    matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     plt = _pyplot()
     with _atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -28,7 +34,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_history(history: dict[str, list[float | None]], path: Path) -> Path:
+def plot_history(history: Mapping[str, Sequence[float | None]], path: Path) -> Path:
     """Loss and accuracy per epoch, training against test."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -130,10 +130,10 @@ def benchmark(
 
 
 def _list_rows() -> None:
-    from cnnedge.bench.runtimes import ENGINES, RUNTIMES, missing_modules
+    from cnnedge.bench import RUNTIMES
 
     for spec in RUNTIMES:
-        missing = missing_modules(ENGINES[spec.engine])
+        missing = spec.missing()
         state = f"  (needs {', '.join(missing)})" if missing else ""
         typer.echo(f"{spec.key:15} {spec.label}: {spec.notes}{state}")
 
@@ -171,7 +171,7 @@ def _check_writable(folder: Path) -> None:
 
 
 def _wait_for_quiet(minutes: float, say: Callable[[str], None]) -> dict[str, object]:
-    from cnnedge.bench.timing import wait_for_idle
+    from cnnedge.bench import wait_for_idle
 
     idle = wait_for_idle(threshold=IDLE_LOAD, timeout=minutes * 60, say=say)
     if not idle["quiet"]:

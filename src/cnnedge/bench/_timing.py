@@ -18,17 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = [
-    "BackgroundLoad",
-    "LoadMeter",
-    "Percentiles",
-    "TimingPlan",
-    "interleaved",
-    "percentile",
-    "summarize",
-    "time_calls",
-    "wait_for_idle",
-]
+__all__ = ["BackgroundLoad", "Percentiles", "wait_for_idle"]
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,13 @@ import numpy as np
 
 from cnnedge._text import plural
 from cnnedge.errors import ExportError, require
-from cnnedge.export.convert import INPUT_NAME
-from cnnedge.export.formats import DEFAULT_CALIBRATION_SIZE
-from cnnedge.export.parity import to_model_input
+from cnnedge.export._convert import INPUT_NAME
+from cnnedge.export._formats import DEFAULT_CALIBRATION_SIZE
+from cnnedge.export._parity import to_model_input
 
 __all__ = [
-    "CALIBRATION_SEED",
     "DEFAULT_CALIBRATION_SIZE",
     "LEGACY_QUANTIZATION",
-    "CalibrationReader",
     "QuantizationSettings",
     "calibration_images",
     "quantize_int8",
@@ -180,7 +178,7 @@ def quantize_int8(
 def _pixel_tensors(model: Any) -> list[str]:
     """The tensors that carry the uint8 input's pixel values as floats: the Cast's output
     and what reshapes and transposes make of it, up to the first computing node."""
-    from cnnedge.export.optimize import MOVES
+    from cnnedge.export._optimize import MOVES
 
     consumers: dict[str, list[Any]] = {}
     for node in model.graph.node:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,13 +16,16 @@ from cnnedge.cli._common import (
     verbose_option,
     writable_file,
 )
-from cnnedge.export.formats import (
+from cnnedge.export import (
     DEFAULT_CALIBRATION_SIZE,
     DEFAULT_OPSET,
     INT8,
     MAX_OPSET,
     MIN_OPSET,
 )
+
+if TYPE_CHECKING:
+    from cnnedge.export import ExportResult
 
 DATA_HELP = (
     "MNIST source for the parity check and int8 calibration: mnist.npz, a folder of IDX "
@@ -101,6 +105,26 @@ def export(
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
 
+    _print_result(result, calibration_size=calibration_size)
+
+
+@handle_errors
+def info(
+    model: Path | None = model_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators.
+
+    Without --model, the default bundled model.
+    """
+    from cnnedge.edge import format_info, model_info
+
+    described = model_info(model)
+    typer.echo(json.dumps(described.to_dict(), indent=2) if as_json else format_info(described))
+
+
+def _print_result(result: ExportResult, *, calibration_size: int) -> None:
+    """What was written and what was measured on it, then the next commands."""
     fp32 = result.fp32
     typer.echo(
         f"wrote {fp32.path} ({_size(fp32.size_bytes)}, opset {result.opset}) "
@@ -136,21 +160,6 @@ def export(
     typer.echo("next:")
     for command in result.next_commands():
         typer.echo(f"  {command}")
-
-
-@handle_errors
-def info(
-    model: Path | None = model_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
-) -> None:
-    """Describe an ONNX model: metadata, inputs, outputs, opset, size, operators.
-
-    Without --model, the default bundled model.
-    """
-    from cnnedge.edge.info import format_info, model_info
-
-    described = model_info(model)
-    typer.echo(json.dumps(described.to_dict(), indent=2) if as_json else format_info(described))
 
 
 def _pct(value: float | None) -> str:

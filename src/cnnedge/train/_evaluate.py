@@ -15,9 +15,9 @@ import numpy as np
 from cnnedge import _atomic
 from cnnedge.data import labelled_files, load_mnist
 from cnnedge.errors import DataError, ModelError
-from cnnedge.train.paths import DEFAULT_RUNS_DIR
+from cnnedge.train._paths import DEFAULT_RUNS_DIR
 
-__all__ = ["ClassFigures", "Evaluation", "evaluate", "load_predictor"]
+__all__ = ["ClassFigures", "Evaluation", "evaluate"]
 
 GALLERY_FILE = "misclassified.png"
 CONFUSION_FILE = "confusion.png"
@@ -82,7 +82,7 @@ class _TestSet:
 
 def _resolve_model(model: str | Path | None) -> Path:
     from cnnedge import models
-    from cnnedge.train.paths import latest_model
+    from cnnedge.train._paths import latest_model
 
     if model is None or str(model) == "":
         return latest_model()
@@ -103,7 +103,7 @@ def load_predictor(model_path: Path, *, batch_size: int = 1000) -> Predictor:
         classifier = DigitClassifier(model_path)
         return classifier.predict_mnist
     if suffix in (".keras", ".h5"):
-        from cnnedge.train.keras_io import load_keras_model
+        from cnnedge.train._keras_io import load_keras_model
 
         model = load_keras_model(model_path)
 
@@ -157,7 +157,7 @@ def evaluate(
     count = len(real)
 
     out.mkdir(parents=True, exist_ok=True)
-    from cnnedge.train.plots import plot_confusion, plot_misclassified
+    from cnnedge.train._plots import plot_confusion, plot_misclassified
 
     gallery = plot_misclassified(
         test.thumbs[wrong], real[wrong], predicted[wrong], out / GALLERY_FILE
@@ -197,7 +197,9 @@ def _per_class(confusion: np.ndarray, missed: np.ndarray) -> list[ClassFigures]:
     ]
 
 
-def _miss(test: _TestSet, i: int, real: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+def _miss(
+    test: _TestSet, i: int | np.integer[Any], real: np.ndarray, predicted: np.ndarray
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"index": int(i), "real": int(real[i]), "predicted": int(predicted[i])}
     if test.files:
         entry["path"] = str(test.files[i])
