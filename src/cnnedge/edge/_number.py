@@ -192,23 +192,40 @@ def _without_lines(mask: np.ndarray) -> np.ndarray:
     the desk, a slanted underline).
 
     The digits' height, which says how long is too long, is measured again once the
-    horizontal lines are gone: ruled lines through the digits first join them into one
-    blob, or cut them into pieces.
+    horizontal lines are gone: ruled lines joining the digits into one blob hid it.
     """
     height = _digit_height(mask)
     across = _runs(mask, max(8, LINE_HORIZONTAL * height), axis=1)
-    mask = _minus(mask, across)
-    height = _digit_height(mask)
-    mask = _minus(mask, _runs(mask, max(8, LINE_VERTICAL * height), axis=0))
+    mask = _minus(mask, across, axis=1)
+    # Lines that joined the digits hid their height; lines through them cut it short.
+    height = max(height, _digit_height(mask))
+    mask = _minus(mask, _runs(mask, max(8, LINE_VERTICAL * height), axis=0), axis=0)
     return _without_straight_strokes(mask, height)
 
 
-def _minus(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def _minus(mask: np.ndarray, lines: np.ndarray, *, axis: int) -> np.ndarray:
+    """``mask`` without ``lines`` (running along ``axis``), except where a stroke crosses
+    them: there the stroke goes on beyond the line on both sides, and is mended."""
     if not lines.any():
         return mask
     # The lines' anti-aliased edges go with them.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    return cv2.bitwise_and(mask, cv2.bitwise_not(lines * np.uint8(255)) // 255)
+    kept = cv2.bitwise_and(mask, 1 - lines)
+    thickness = _thickness(lines, axis)
+    span = (1, 2 * thickness + 3) if axis == 1 else (2 * thickness + 3, 1)
+    closed = cv2.morphologyEx(
+        kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, span)
+    )
+    return cv2.bitwise_or(kept, cv2.bitwise_and(cv2.bitwise_and(closed, lines), mask))
+
+
+def _thickness(lines: np.ndarray, axis: int) -> int:
+    """The lines' thickness across ``axis``: each line's pixels over its length."""
+    _, stats = _components(lines)
+    if len(stats) == 0:
+        return 1
+    lengths = stats[:, 2] if axis == 1 else stats[:, 3]
+    return max(1, round(float(np.median(stats[:, 4] / np.maximum(lengths, 1)))))
 
 
 def _without_straight_strokes(mask: np.ndarray, height: float) -> np.ndarray:
