@@ -59,12 +59,19 @@ def test_one_digit_is_singular(tmp_path, mnist):
     assert "(1 digit, lowest confidence" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["int8", "digits.int8.onnx", "fp32", "digits.onnx"])
+@pytest.mark.parametrize(
+    "name",
+    ["int8", "digits.int8.onnx", "fp32", "digits.onnx", "notebook", "notebook-int8",
+     "notebook.onnx"],
+)  # fmt: skip
 def test_the_bundled_models_by_name(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no file of that name here
     result = runner.invoke(app, ["predict", "--model", name, "--json", str(SEVEN)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["digit"] == 7
+    info = json.loads(runner.invoke(app, ["info", "--model", name, "--json"]).stdout)
+    # The default models know "not a digit"; the notebook's read ten digits only.
+    assert len(info["metadata"]["labels"]) == (10 if "notebook" in name else 11), info
 
 
 def test_a_file_of_a_bundled_name_is_the_users(tmp_path, monkeypatch):

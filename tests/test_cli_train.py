@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 pytest.importorskip("keras", reason="needs cnnedge[train]")
 
 from cnnedge.cli import app
+from cnnedge.data import load_mnist
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -137,28 +138,28 @@ def test_evaluate_corrupt_model_is_one_line(tmp_path, mnist_path):
     assert "bad.keras is not a Keras model file" in result.output
 
 
-def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path):
+@pytest.mark.parametrize("name", ["digits.onnx", "notebook.onnx"])
+def test_evaluate_onnx_model_matches_its_recorded_accuracy(tmp_path, mnist_path, name):
     from importlib.resources import files
 
-    bundled = files("cnnedge.models") / "digits.onnx"
+    from cnnedge import DigitClassifier
+
+    bundled = files("cnnedge.models") / name
     result = runner.invoke(
         app,
-        [
-            "evaluate",
-            "--model",
-            str(bundled),
-            "--data",
-            str(mnist_path),
-            "--out",
-            str(tmp_path),
-            "--json",
-        ],
-    )
+        ["evaluate", "--model", str(bundled), "--data", str(mnist_path), "--out", str(tmp_path),
+         "--json"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["count"] == 10_000
-    # The bundled model's recorded test accuracy (src/cnnedge/models/README.md).
-    assert figures["errors"] == 69
+    # The test accuracy the export measured and wrote in the model's metadata; a digit the
+    # model calls "not a digit" is an error.
+    recorded = DigitClassifier(str(bundled)).metadata.test_accuracy
+    assert figures["errors"] == round((1 - recorded) * 10_000)
+    frames = load_mnist(str(mnist_path)).x_test
+    called_not_a_digit = DigitClassifier(str(bundled)).predict_mnist(frames).argmax(axis=1) == 10
+    assert figures["rejected"] == int(called_not_a_digit.sum())
     assert (tmp_path / "confusion.png").read_bytes()[:8] == PNG
 
 

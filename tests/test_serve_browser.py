@@ -101,8 +101,10 @@ def test_browser_shows_the_live_video_and_the_reading(tmp_path, mnist) -> None:
         print(f"browser test: Chromium saw the reading in {time.monotonic() - began:.1f} s")
         proc.send_signal(signal.SIGTERM)  # as systemctl stop does; the rest of the clip is moot
         out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
     assert "Traceback" not in err
-    # Terminated, as a service is stopped (or, on a very slow machine, the clip ended first).
-    assert "stopped: terminated" in err or "stopped: end of video" in err
+    # Terminated, as a service is stopped: 128 + 15 (or, on a very slow machine, the clip ended
+    # first and the exit is 0).
+    assert ("stopped: terminated" in err and proc.returncode == 143) or (
+        "stopped: end of video" in err and proc.returncode == 0
+    ), (proc.returncode, err)
     assert [json.loads(line)["digit"] for line in out.splitlines()][:2] == [None, 7]

@@ -250,7 +250,10 @@ class _SaidWhatToDo(typer.BadParameter):
 # Options shared by the commands that run a model, declared once so they read the same.
 
 
-MODEL_HELP = "ONNX model file, or fp32 or int8 for a bundled model. Default: fp32."
+MODEL_HELP = (
+    "ONNX model file, or a bundled model: fp32 (the default) or int8, which know 'not a "
+    "digit'; notebook or notebook-int8, the notebook's ten-digit model."
+)
 
 
 def model_option(help: str = MODEL_HELP) -> Any:

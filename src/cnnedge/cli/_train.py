@@ -128,7 +128,8 @@ def train(
 @handle_errors
 def evaluate(
     model: Path | None = model_option(
-        "A .keras or .onnx model file, or fp32 or int8 for a bundled model. Default: the "
+        "A .keras or .onnx model file, or a bundled model (fp32, int8, notebook, "
+        "notebook-int8). Default: the "
         "newest runs/*/model.keras that `cnnedge train` wrote."
     ),
     data: str | None = typer.Option(None, "--data", help=DATA_HELP, show_default=False),
@@ -170,6 +171,7 @@ def evaluate(
         f"{result.model}: accuracy {result.accuracy:.4f} on {plural(result.count, 'image')} "
         f"({result.data}), {plural(result.errors, 'error')} ({result.error_rate:.2%})"
         + (f", {result.no_digit} with no digit found" if result.no_digit else "")
+        + (f", {result.rejected} called not a digit" if result.rejected else "")
     )
     table = Table("class", "precision", "recall", "support")
     for c in result.per_class:

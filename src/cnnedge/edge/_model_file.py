@@ -34,7 +34,8 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
     if not isinstance(model, (str, os.PathLike)):
         raise ModelError(
             f"cannot use {type(model).__name__} as a model: pass the path of an .onnx file, "
-            "its bytes, 'fp32' or 'int8' for a bundled model, or None for the default one"
+            "its bytes, a bundled model's name (fp32, int8, notebook, notebook-int8), or None "
+            "for the default one"
         )
     bundled = models.bundled_file(model)
     if bundled is not None:
@@ -44,8 +45,8 @@ def _resolve_model(model: ModelInput) -> tuple[str, str | bytes]:
         why = "it is a folder" if path.is_dir() else "no such file"
         raise ModelError(
             f"cannot open model {path}: {why}. Pass the path of an .onnx digit classifier "
-            "(from `cnnedge export`), fp32 or int8 for a bundled model, or no model for the "
-            "default one."
+            "(from `cnnedge export`), a bundled model (fp32, int8, notebook, notebook-int8), or no "
+            "model for the default one."
         )
     try:
         with open(path, "rb"):

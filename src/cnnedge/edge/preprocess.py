@@ -5,15 +5,18 @@ aspect ratio (the grey levels come from the anti-aliasing of that resize), then 
 a 28x28 frame so that their centre of mass sits in the middle. A model trained on it only
 works on photos put through the same steps, so this module:
 
-1. finds the ink in a small gray working copy (160 pixels for one digit: finding a
-   digit there costs a fraction of a millisecond, where the full frame took several):
-   polarity detection (ink darker or lighter than the paper), a morphological top-hat
-   that removes uneven light and shadows larger than a stroke, and a threshold above the
-   paper's noise;
-2. picks the digit among the ink blobs (or, for a number, every digit left to right) and
-   rejects what does not look like writing, so a blank page or a photo of a dog gives
-   no digit rather than a guess; a digit that came out small in the working copy is
-   found again in a sharper copy of the part of the picture around it;
+1. finds the ink in a small gray working copy (a few hundred pixels: finding it there
+   costs a fraction of a millisecond, where the full frame took several): polarity
+   detection (ink darker or lighter than the paper), noise suppressed, the paper
+   estimated on a coarser copy and subtracted so that uneven light and shadows go, and a
+   threshold above the paper's noise;
+2. proposes the groups of ink that may be digits (:func:`find_candidates`), at a fine
+   and a coarse scale so that hairlines and bold marker strokes both survive, and leaves
+   the judgement to the model; a few rules stay where they use what a 28x28 frame cannot
+   show (ink cut off by the picture's edge, ink that is not on paper, ruled lines). A
+   group that came out small in the working copy is framed again from a sharper copy of
+   the part of the picture around it. For models without a "not a digit" output,
+   :func:`find_digit` picks the digit with rules instead, as it always did;
 3. evens out the stroke width (a ballpoint line and a marker stroke both become MNIST's
    pen), fits the mask into 20x20 and centres it by mass in 28x28.
 

@@ -1,7 +1,10 @@
-"""The bundled models (``digits.onnx`` and ``digits.int8.onnx``); see README.md here.
+"""The bundled models; see README.md here.
 
-``--model`` and ``DigitClassifier(model=...)`` select them by name: ``fp32`` or ``int8``,
-or their file names, when no file of that name exists where the user is.
+``digits.onnx`` and ``digits.int8.onnx`` (the default model, which knows "not a digit") and
+``notebook.onnx`` and ``notebook.int8.onnx`` (the notebook's recipe: ten digits, no reject
+output). ``--model`` and ``DigitClassifier(model=...)`` select them by name (``fp32``,
+``int8``, ``notebook``, ``notebook-int8``) or by file name, when no file of that name exists
+where the user is.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ from pathlib import Path
 __all__ = ["BUNDLED", "DEFAULT", "bundled_file", "bundled_path"]
 
 #: Short names of the bundled models and their files.
-BUNDLED = {"fp32": "digits.onnx", "int8": "digits.int8.onnx"}
+BUNDLED = {
+    "fp32": "digits.onnx",
+    "int8": "digits.int8.onnx",
+    "notebook": "notebook.onnx",
+    "notebook-int8": "notebook.int8.onnx",
+}
 #: The model used when none is given.
 DEFAULT = "fp32"
 
 
 def bundled_file(model: str | os.PathLike[str]) -> str | None:
-    """The file name of the bundled model ``model`` names (``fp32``, ``int8``,
-    ``digits.onnx``, ``digits.int8.onnx``), or None when it names no bundled model.
+    """The file name of the bundled model ``model`` names (a key of :data:`BUNDLED` or one
+    of its file names), or None when it names no bundled model.
 
     A file of that name in the working folder wins: it is the user's, not ours.
     """

@@ -42,8 +42,9 @@ class Evaluation:
     """Figures of one model on labelled digits and the files written for them.
 
     ``data`` says which images were evaluated. ``no_digit`` counts the pictures (of class
-    folders) in which no digit was found; they are errors, with ``predicted`` -1 in
-    ``misclassified``, and left out of ``confusion`` (rows real, columns predicted 0-9).
+    folders) in which no digit was found, ``rejected`` those a model with a "not a digit"
+    output called not a digit; both are errors, with ``predicted`` -1 in ``misclassified``,
+    and left out of ``confusion`` (rows real, columns predicted 0-9).
     """
 
     model: str
@@ -51,6 +52,7 @@ class Evaluation:
     count: int
     errors: int
     no_digit: int
+    rejected: int
     accuracy: float
     error_rate: float
     per_class: list[ClassFigures]
@@ -148,8 +150,11 @@ def evaluate(
     predicted = np.full(len(real), NO_DIGIT, dtype=np.int64)
     if len(test.frames):
         predicted[test.found] = predictor(test.frames).argmax(axis=1)
+    # A model's "not a digit" output comes after the ten digits.
+    rejected = predicted >= 10
+    predicted[rejected] = NO_DIGIT
 
-    found = test.found
+    found = test.found & ~rejected
     confusion = np.zeros((10, 10), dtype=np.int64)
     np.add.at(confusion, (real[found], predicted[found]), 1)
     missed = np.bincount(real[~found], minlength=10)
@@ -167,7 +172,8 @@ def evaluate(
         data=test.description,
         count=count,
         errors=len(wrong),
-        no_digit=int((~found).sum()),
+        no_digit=int((~test.found).sum()),
+        rejected=int(rejected.sum()),
         accuracy=float((count - len(wrong)) / count) if count else 0.0,
         error_rate=float(len(wrong) / count) if count else 0.0,
         per_class=_per_class(confusion, missed),

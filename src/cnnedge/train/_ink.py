@@ -542,11 +542,31 @@ def _brush(shape: np.ndarray, scale: float, grow: int) -> np.ndarray:
 
 def _pen(shape: np.ndarray, scale: float, width: float) -> np.ndarray:
     """The shape's centre line drawn with a round pen ``width`` pixels wide, anti-aliased."""
-    skeleton = _skeleton(shape)
-    # Distance to the centre line, at the working scale, then stretched to the size.
-    distance = cv2.distanceTransform(np.where(skeleton, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
-    big = cv2.resize(distance, _size(scale), interpolation=cv2.INTER_LINEAR) * scale
-    return np.clip(width / 2 + 0.5 - big, 0.0, 1.0).astype(np.float32)
+    line = _centre_line(_skeleton(shape), scale)
+    # Distance to the centre line at the drawing's own size: a distance measured on the
+    # small canvas and stretched would leave gaps wherever the line steps diagonally, and
+    # a thin pen on a big digit would come out as a row of dots.
+    distance = cv2.distanceTransform(255 - line, cv2.DIST_L2, cv2.DIST_MASK_5)
+    return np.clip(width / 2 + 0.5 - distance, 0.0, 1.0).astype(np.float32)
+
+
+def _centre_line(skeleton: np.ndarray, scale: float) -> np.ndarray:
+    """The skeleton's pixels joined to their neighbours by straight lines, drawn at
+    ``scale`` times the canvas's size (uint8 0/255)."""
+    side = _size(scale)
+    line = np.zeros((side[1], side[0]), np.uint8)
+    ys, xs = np.nonzero(skeleton)
+    on = set(zip(ys.tolist(), xs.tolist(), strict=True))
+    # Pixel centres map to (i + 0.5) * (size / WORK) - 0.5, as cv2.resize maps them.
+    step = side[0] / skeleton.shape[1]
+    for y, x in on:
+        here = (round((x + 0.5) * step - 0.5), round((y + 0.5) * step - 0.5))
+        line[here[1], here[0]] = 255
+        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            if (y + dy, x + dx) in on:
+                there = (round((x + dx + 0.5) * step - 0.5), round((y + dy + 0.5) * step - 0.5))
+                cv2.line(line, here, there, 255, 1)
+    return line
 
 
 def _skeleton(shape: np.ndarray) -> np.ndarray:
