@@ -206,3 +206,22 @@ def test_letters_and_symbols_are_not_digits(reader, font):
         p = reader.classify(image)
         refused += p.digit is None and p.reason == NOT_A_DIGIT
     assert refused >= 0.8 * len(marks)
+
+
+def test_a_blank_sheet_on_a_desk_holds_no_number(reader):
+    # The desk round the sheet touches the picture's edge all round: it is the background,
+    # not ink, even once the ruled-line removal has cut its grain into digit-sized pieces.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from webcam_clips import webcam_video_module
+
+    video = webcam_video_module()
+    region = Box(128, 96, 384, 288)  # the webcam's default: the centre 60%
+    quiet = 0
+    for seed in range(20):
+        desk = video.scene_background(np.random.default_rng(seed), 640, 480, "desk")
+        image = np.clip(desk, 0, 255).astype(np.uint8)
+        quiet += reader.read_number(image, region=region, threshold=0.5).text == ""
+    assert quiet >= 15

@@ -32,6 +32,7 @@ from cnnedge.edge.preprocess import (
     Blob,
     Box,
     _absorb_fragments,
+    _backgrounds,
     _box,
     _components,
     _crop,
@@ -166,7 +167,7 @@ def _union(boxes: Iterable[Box]) -> Box:
 
 
 def _lines(ink: _Ink, region: Box | None) -> list[TextLine]:
-    mask = _without_lines(ink.mask)
+    mask = _without_lines(_without_backgrounds(ink.mask))
     labels, stats = _components(mask)
     if len(stats) == 0:
         return []
@@ -184,6 +185,17 @@ def _lines(ink: _Ink, region: Box | None) -> list[TextLine]:
     # speck, a mark or the print of a form, not digits.
     tallest = max((line.box.h for line in out), default=0)
     return [line for line in out if line.box.h >= MIN_LINE_SHARE * tallest]
+
+
+def _without_backgrounds(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without the blobs that cover most of the picture's edge: a desk round a
+    sheet of paper, a dark surround. Taken out before the lines, which would cut them into
+    pieces the size of a digit."""
+    labels, stats = _components(mask)
+    background = np.flatnonzero(_backgrounds(labels, len(stats))) + 1
+    if len(background) == 0:
+        return mask
+    return np.where(np.isin(labels, background), 0, mask).astype(np.uint8)
 
 
 def _without_lines(mask: np.ndarray) -> np.ndarray:
