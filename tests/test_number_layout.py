@@ -80,6 +80,20 @@ def test_a_box_around_the_number_is_not_a_digit(mnist):
     assert blob_count(segment_lines(image)) == [4]
 
 
+@pytest.mark.parametrize("style", ["dashed", "dotted"])
+def test_a_forms_printed_line_close_to_the_digits_is_not_part_of_them(mnist, style):
+    # A form's printed line to write on, dashed or dotted, just above and just below the
+    # digits: its pieces are too short to be a ruled line one by one.
+    image, (x0, x1) = number(mnist, distinct(mnist, 4))
+    for y in (80 - 6, 80 + DIGIT + 4):
+        for x in range(x0 - 30, x1 + 30, 20 if style == "dashed" else 9):
+            if style == "dashed":
+                cv2.line(image, (x, y), (x + 11, y), INK, 2)
+            else:
+                cv2.circle(image, (x, y), 2, INK, -1)
+    assert blob_count(segment_lines(image)) == [4]
+
+
 @pytest.mark.parametrize("shade", [150, 30], ids=["grey", "black"])
 def test_ruled_lines_are_not_digits(mnist, shade):
     image, _ = number(mnist, distinct(mnist, 4))

@@ -57,6 +57,12 @@ LINE_VERTICAL = 1.5
 #: STRAIGHT_LENGTH digit heights is a straight stroke, not a digit.
 STRAIGHT_ASPECT = 6.0
 STRAIGHT_LENGTH = 1.5
+#: A row of at least DASHES small flat pieces (no taller than DASH_HEIGHT digit heights),
+#: each at most DASH_GAP digit heights from the next and spanning LINE_HORIZONTAL digit
+#: heights, is a dashed or dotted line (a form's printed line to write on).
+DASHES = 3
+DASH_HEIGHT = 0.25
+DASH_GAP = 0.5
 #: Lines are found on copies shrunk this many times along the line's direction.
 LINE_SHRINK = 8
 #: A group shorter than this share of its line's digits is a mark, a fragment or a speck.
@@ -208,11 +214,46 @@ def _without_lines(mask: np.ndarray) -> np.ndarray:
     """
     height = _digit_height(mask)
     across = _runs(mask, max(8, LINE_HORIZONTAL * height), axis=1)
-    mask = _minus(mask, across, axis=1)
+    mask = _without_dashed_lines(_minus(mask, across, axis=1), height)
     # Lines that joined the digits hid their height; lines through them cut it short.
     height = max(height, _digit_height(mask))
     mask = _minus(mask, _runs(mask, max(8, LINE_VERTICAL * height), axis=0), axis=0)
     return _without_straight_strokes(mask, height)
+
+
+def _without_dashed_lines(mask: np.ndarray, height: float) -> np.ndarray:
+    """``mask`` without its dashed and dotted horizontal lines: rows of small flat pieces
+    close to one another, longer together than a digit's stroke ever is. A dash of one
+    alone (a minus sign) or dots far apart (thousands separators) stay."""
+    labels, stats = _components(mask)
+    x, w, h = stats[:, 0], stats[:, 2], stats[:, 3]
+    flat = np.flatnonzero((h <= max(2.0, DASH_HEIGHT * height)) & (w >= h))
+    drop: list[int] = []
+    for row in _dash_rows(flat, stats, height):
+        span = int((x[row] + w[row]).max() - x[row].min())
+        if len(row) >= DASHES and span >= LINE_HORIZONTAL * height:
+            drop += [i + 1 for i in row]
+    if not drop:
+        return mask
+    return np.where(np.isin(labels, drop), 0, mask).astype(np.uint8)
+
+
+def _dash_rows(flat: np.ndarray, stats: np.ndarray, height: float) -> list[list[int]]:
+    """The flat pieces ``flat`` (stats rows) chained left to right into rows: each next
+    piece level with the row's last and near it."""
+    rows: list[list[int]] = []
+    for i in sorted(flat.tolist(), key=lambda i: int(stats[i, 0])):
+        x, y, _, h = (int(v) for v in stats[i, :4])
+        centre = y + h / 2
+        for row in rows:
+            last = stats[row[-1]]
+            level = abs(centre - (last[1] + last[3] / 2)) <= max(2.0, max(h, last[3]))
+            if level and x - (last[0] + last[2]) <= DASH_GAP * height:
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    return rows
 
 
 def _minus(mask: np.ndarray, lines: np.ndarray, *, axis: int) -> np.ndarray:
