@@ -225,3 +225,15 @@ def test_a_blank_sheet_on_a_desk_holds_no_number(reader):
         image = np.clip(desk, 0, 255).astype(np.uint8)
         quiet += reader.read_number(image, region=region, threshold=0.5).text == ""
     assert quiet >= 15
+
+
+def test_a_pen_lying_by_the_sheet_is_not_a_line_of_digits(reader):
+    # A frame of benchmarks/webcam_videos.py's videos (MNIST test digits 2632 written on a
+    # sheet held over a cluttered desk): the end of a red pen sticks out below the sheet,
+    # inside the webcam's region. Around it lies the desk, as dark as the pen: not paper.
+    from pathlib import Path
+
+    frame = Path(__file__).parent / "data" / "number_pen_on_desk.jpg"
+    reading = reader.read_number(frame, region=Box(128, 96, 384, 288), threshold=0.5)
+    assert len(reading.lines) == 1
+    assert len(reading.text) == 4

@@ -41,6 +41,7 @@ from cnnedge.edge.preprocess import (
     _ink_at,
     _inks,
     _member_mask,
+    _on_paper,
     _prepare,
     _Prepared,
     _segment_number,
@@ -179,7 +180,15 @@ def _lines(ink: _Ink, region: Box | None) -> list[TextLine]:
         return []
     areas = stats[:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= max(3, SPECK_SHARE * areas.max()))
-    groups = _digit_groups(stats, keep)
+    # Context the model cannot see in a digit's frame: a pen lying on the desk, a tail in
+    # a photo are surrounded by things as dark as they are, writing by paper.
+    groups = [
+        g for g in _digit_groups(stats, keep)
+        if _on_paper(_member_mask(labels[g.box.y : g.box.y2, g.box.x : g.box.x2], g.members),
+                     g.box, ink)
+    ]  # fmt: skip
+    if not groups:
+        return []
     smallest = SMALLEST_NUMBER * min(mask.shape)
     out = []
     for members in _cluster_lines(groups):
