@@ -1,4 +1,4 @@
-"""Measure each speed lever of issue 9 on its own, before and after, the same way.
+"""Measure each speed lever of the speed work on its own, before and after, the same way.
 
     python benchmarks/levers.py --keras runs/reference/model.keras --out benchmarks/results
 
@@ -294,7 +294,7 @@ def _iobinding(session: Any, frames: Any) -> Callable[[], object]:
 
 
 def _post_before(classifier: Any) -> Callable[[Any, int], Any]:
-    """The runner's output handling before issue 9's changes: float64 round trip, numpy's
+    """The runner's output handling before the speed work: float64 round trip, numpy's
     isfinite on every batch."""
     import numpy as np
 
@@ -473,12 +473,12 @@ def run_levers(
                 "bare-now": _bare(_session(path[new_key]), frames),
             }
             labels = {
-                "before": "before: 0.1 export, runner before issue 9 (float conversion, float64 "
+                "before": "before: first export, runner before the speed work (float conversion, float64 "
                 "round trip, numpy isfinite, concatenate)",
-                "plain-now": "0.1 export, runner now (runner levers only)",
+                "plain-now": "first export, runner now (runner levers only)",
                 "now-unbound": "shipped export, runner now, general path (session.run)",
                 "now": "shipped export, runner now (batch 1: frame copied into IOBinding buffers)",
-                "bare-plain": "bare session.run, 0.1 export",
+                "bare-plain": "bare session.run, first export",
                 "bare-now": "bare session.run, shipped export",
             }
             stats, load = _time(calls, samples, rounds)
@@ -631,7 +631,7 @@ def _summary(result: dict[str, Any]) -> list[str]:
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        "# Speed levers (issue 9), each measured on its own",
+        "# Speed levers, each measured on its own",
         "",
         f"{result['created']}: {m.get('cpu', '?')}, {m.get('cores', '?')} cores; "
         + ", ".join(f"{k} {v}" for k, v in result["packages"].items() if v),
