@@ -473,8 +473,8 @@ def run_levers(
                 "bare-now": _bare(_session(path[new_key]), frames),
             }
             labels = {
-                "before": "before: first export, runner before the speed work (float conversion, float64 "
-                "round trip, numpy isfinite, concatenate)",
+                "before": "before: first export, runner before the speed work (float "
+                "conversion, float64 round trip, numpy isfinite, concatenate)",
                 "plain-now": "first export, runner now (runner levers only)",
                 "now-unbound": "shipped export, runner now, general path (session.run)",
                 "now": "shipped export, runner now (batch 1: frame copied into IOBinding buffers)",
