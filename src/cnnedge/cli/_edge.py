@@ -11,7 +11,6 @@ while a file is decoded and folded into that line instead of appearing beside it
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -148,6 +147,8 @@ def predict(
 def _sources(files: list[Path]) -> tuple[list[tuple[str, Path | bytes]], dict[str, str]]:
     """What to read for each file (standard input is read here, once), and why standard
     input could not be read."""
+    from cnnedge.edge.files import failure_reason
+
     sources: list[tuple[str, Path | bytes]] = []
     unread: dict[str, str] = {}
     for path in files:
@@ -157,7 +158,7 @@ def _sources(files: list[Path]) -> tuple[list[tuple[str, Path | bytes]], dict[st
         try:
             sources.append((STDIN_NAME, _read_stdin()))
         except ImageError as exc:
-            unread[STDIN_NAME] = _reason(exc, STDIN_NAME)
+            unread[STDIN_NAME] = failure_reason(exc, STDIN_NAME)
             sources.append((STDIN_NAME, b""))
     return sources, unread
 
@@ -184,19 +185,6 @@ def _read_stdin() -> bytes:
             "cnnedge reads; save the picture as a JPEG or PNG of at most 50 megapixels"
         )
     return data
-
-
-def _reason(exc: Exception, path: str, chatter: str = "") -> str:
-    # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
-    message = str(exc)
-    for prefix in (f"cannot read {path}: ", f"cannot decode {path}: "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-            break
-    else:
-        # Piped images are bytes: "cannot decode <1234 bytes>: ...".
-        message = re.sub(r"^cannot (?:read|decode) (?:<\d+ bytes?>|standard input): ", "", message)
-    return f"{message} ({chatter})" if chatter else message
 
 
 class _Output:

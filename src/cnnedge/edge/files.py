@@ -145,7 +145,7 @@ def read_chunk(
             with _library_stderr(debug) as chatter:
                 image = load_image(where)
         except ImageError as exc:
-            failed[name] = _reason(exc, name, chatter())
+            failed[name] = failure_reason(exc, name, chatter())
         except Exception as exc:  # a bug: this file is reported, the others are still read
             if debug:
                 raise
@@ -272,7 +272,8 @@ def _worker_chunk(chunk: Sequence[Source], options: dict[str, Any]) -> list[File
     return read_chunk(_WORKER, chunk, **options)
 
 
-def _reason(exc: Exception, name: str, chatter: str = "") -> str:
+def failure_reason(exc: Exception, name: str, chatter: str = "") -> str:
+    """Why the file ``name`` could not be read, without the name the line already shows."""
     # ImageError messages start with "cannot read <path>: ..."; the path is printed anyway.
     message = str(exc)
     for prefix in (f"cannot read {name}: ", f"cannot decode {name}: "):
